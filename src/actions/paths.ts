@@ -1,0 +1,30 @@
+import { posix } from 'node:path';
+import type { Context, Word } from './action.js';
+
+/**
+ * Resolves a path the way the shell and the file system would see it, without touching the disk:
+ * `~` and `~/…` expand to `home`, relative paths join `cwd`, and `.`/`..`/`//` are folded.
+ * Symbolic links are not followed (no I/O in the decision path).
+ *
+ * @param path  the path as written; `null` (unknown) stays `null`.
+ * @param cwd   absolute directory; `null` when unknown, in which case a relative path is unknown.
+ * @returns an absolute normalized path without a trailing slash (except `/`), or null.
+ * @example resolvePath('../.env', '/home/dev/app', '/home/dev') // '/home/dev/.env'
+ */
+export function resolvePath(path: Word, cwd: string | null, home: string): Word {
+  if (path === null || path === '') return null;
+  let p = path;
+  if (p === '~' || p.startsWith('~/')) p = home + p.slice(1);
+  else if (p.startsWith('~')) return null; // ~user: another user's home, unknown here
+  if (!p.startsWith('/')) {
+    if (cwd === null) return null;
+    p = cwd + '/' + p;
+  }
+  const out = posix.normalize(p);
+  return out.length > 1 && out.endsWith('/') ? out.slice(0, -1) : out;
+}
+
+/** Resolves a file action's path against its own `cwd` or the context's workspace. */
+export function resolveActionPath(path: string, cwd: string | undefined, ctx: Context): Word {
+  return resolvePath(path, cwd ?? ctx.cwd, ctx.home);
+}

@@ -1,0 +1,253 @@
+import { loadModule, parseSync } from 'libpg-query';
+import type { PartTag, SqlPart, WhereFact } from '../action.js';
+
+/**
+ * SQL analysis with the PostgreSQL parser (libpg-query, PostgreSQL 18's grammar as WASM).
+ *
+ * Every statement of a text, and every statement nested inside another (a DELETE in a CTE, the
+ * statement EXPLAIN ANALYZE runs, a subquery), becomes its own {@link SqlPart}. Node names follow
+ * libpg-query's JSON AST (PostgreSQL's `parsenodes.h`).
+ */
+
+let loaded: Promise<void> | null = null;
+
+/** Loads the parser's WASM once; every later call resolves at once. */
+export function loadSqlParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+export type SqlAnalysis = { ok: true; parts: SqlPart[] } | { ok: false; reason: string };
+
+type Node = Record<string, unknown>;
+
+/** Statement node names whose kind is not the plain snake case of the name. */
+const STATEMENT_NAMES: Record<string, string> = {
+  DropdbStmt: 'drop_database',
+  CreatedbStmt: 'create_database',
+  AlterDatabaseStmt: 'alter_database',
+  CreateStmt: 'create_table',
+  IndexStmt: 'create_index',
+  ViewStmt: 'create_view',
+  CreateTableAsStmt: 'create_table_as',
+  TransactionStmt: 'transaction',
+  VariableSetStmt: 'set',
+  VariableShowStmt: 'show',
+  DropRoleStmt: 'drop_role',
+  DropOwnedStmt: 'drop_owned',
+  DropTableSpaceStmt: 'drop_tablespace',
+  RenameStmt: 'rename',
+};
+
+/** Functions with effects beyond reading (admin, file access, sequences); they make a SELECT not read-only. */
+const WRITING_FUNCTIONS = new Set([
+  'nextval', 'setval', 'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf',
+  'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal', 'pg_drop_replication_slot', 'pg_stat_reset',
+  'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_file_write', 'lo_import', 'lo_export',
+  'lo_unlink', 'dblink', 'dblink_exec', 'pg_advisory_lock', 'pg_sleep',
+]);
+
+/**
+ * Analyzes a SQL text.
+ *
+ * @param text   PostgreSQL text, any number of statements.
+ * @param origin where the text came from, prefixed to each part's origin (e.g. "the SQL of `psql -c`").
+ * @returns the parts, or `{ok: false, reason}` with the parser's message on a syntax error.
+ * @throws never; call {@link loadSqlParser} first (an unloaded parser is reported as a failure).
+ * @example analyzeSql('DELETE FROM orders', 'the action') // one part: statement 'delete', where 'none'
+ */
+export function analyzeSql(text: string, origin: string): SqlAnalysis {
+  let tree: { stmts?: { stmt: Node; stmt_location?: number; stmt_len?: number }[] };
+  try {
+    tree = parseSync(text) as typeof tree;
+  } catch (err) {
+    const e = err as { message?: string; sqlDetails?: { cursorPosition?: number } };
+    const at = e.sqlDetails?.cursorPosition;
+    return { ok: false, reason: `SQL the PostgreSQL parser rejects: ${e.message ?? String(err)}${at !== undefined ? ` (at offset ${at})` : ''}` };
+  }
+  const parts: SqlPart[] = [];
+  const stmts = tree.stmts ?? [];
+  stmts.forEach((raw, i) => {
+    const start = raw.stmt_location ?? 0;
+    const statementText = text.slice(start, raw.stmt_len !== undefined ? start + raw.stmt_len : undefined).trim();
+    const where = stmts.length > 1 ? `statement ${i + 1} of ${stmts.length} in ${origin}` : origin;
+    collectStatement(raw.stmt, where, statementText, parts);
+  });
+  return { ok: true, parts };
+}
+
+/** Adds the statement wrapped in `wrapper` ({SelectStmt: {...}}) and every statement nested in it. */
+function collectStatement(wrapper: Node, origin: string, text: string, parts: SqlPart[]): void {
+  const [name, body] = Object.entries(wrapper)[0] as [string, Node];
+  const part: SqlPart = {
+    kind: 'sql', statement: statementKind(name, body), tables: [], where: null,
+    readOnly: false, functions: [], tags: [], origin, text,
+  };
+  parts.push(part);
+  const nested: { node: Node; via: string }[] = [];
+  walk(body, part, nested, name === 'ExplainStmt' && !explainAnalyzes(body) ? 'skip-query' : '');
+  if (name === 'UpdateStmt' || name === 'DeleteStmt') part.where = whereFact(body.whereClause as Node | undefined);
+  part.readOnly = isReadOnly(name, body) && !part.functions.some((f) => WRITING_FUNCTIONS.has(f));
+  const tags: PartTag[] = [];
+  if (name === 'DoStmt' || name === 'ExecuteStmt') tags.push('inline-code');
+  if (name === 'CopyStmt' && body.is_program === true) tags.push('program-code');
+  part.tags = tags;
+  part.tables = [...new Set(part.tables)];
+  part.functions = [...new Set(part.functions)];
+  for (const n of nested) collectStatement(n.node, `${describe(Object.keys(n.node)[0] ?? '')} ${n.via} in ${origin}`, text, parts);
+}
+
+/** Collects tables and functions of one statement; nested statements are queued, not walked. */
+function walk(node: unknown, part: SqlPart, nested: { node: Node; via: string }[], mode: string, key = ''): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walk(item, part, nested, mode, key);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  // INVARIANT: a RangeVar appears tagged ({RangeVar: {…}}) or inlined (`relation: {relname…}`).
+  if (typeof (node as Node).relname === 'string') part.tables.push(rangeVarName(node as Node));
+  for (const [k, v] of Object.entries(node as Node)) {
+    if (k.endsWith('Stmt') && v !== null && typeof v === 'object') {
+      if (mode === 'skip-query') continue; // plain EXPLAIN plans its statement, never runs it
+      nested.push({ node: { [k]: v } as Node, via: viaText(key) });
+      continue;
+    }
+    if (k === 'FuncCall') {
+      const names = ((v as Node).funcname as Node[] | undefined) ?? [];
+      const last = names[names.length - 1] as { String?: { sval?: string } } | undefined;
+      if (last?.String?.sval) part.functions.push(last.String.sval.toLowerCase());
+    } else if (k === 'objects' && part.statement.startsWith('drop_')) {
+      for (const o of (v as Node[]) ?? []) part.tables.push(objectName(o));
+    } else if (k === 'dbname' && typeof v === 'string') part.tables.push(v);
+    walk(v, part, nested, mode, k);
+  }
+}
+
+function viaText(key: string): string {
+  switch (key) {
+    case 'ctequery': return 'in a WITH clause';
+    case 'query': return 'run by the statement';
+    case 'subselect': case 'subquery': return 'in a subquery';
+    default: return 'nested';
+  }
+}
+
+function describe(nodeName: string): string {
+  const kind = STATEMENT_NAMES[nodeName] ?? snake(nodeName.replace(/Stmt$/, ''));
+  return `a ${kind.toUpperCase().replace(/_/g, ' ')}`;
+}
+
+function statementKind(name: string, body: Node): string {
+  if (name === 'DropStmt') return 'drop_' + objtype(body.removeType);
+  if (name === 'AlterTableStmt') return 'alter_' + objtype(body.objtype);
+  if (name === 'GrantStmt') return body.is_grant === true ? 'grant' : 'revoke';
+  if (name === 'GrantRoleStmt') return body.is_grant === true ? 'grant_role' : 'revoke_role';
+  return STATEMENT_NAMES[name] ?? snake(name.replace(/Stmt$/, ''));
+}
+
+function objtype(v: unknown): string {
+  return typeof v === 'string' ? v.replace(/^OBJECT_/, '').toLowerCase() : 'object';
+}
+
+function snake(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+function explainAnalyzes(body: Node): boolean {
+  for (const opt of (body.options as Node[] | undefined) ?? []) {
+    const d = opt.DefElem as Node | undefined;
+    if (d?.defname !== 'analyze') continue;
+    const arg = d.arg as Node | undefined;
+    if (arg === undefined) return true;
+    const b = arg.Boolean as { boolval?: boolean } | undefined;
+    const s = (arg.String as { sval?: string } | undefined)?.sval;
+    if (b !== undefined) return b.boolval === true;
+    if (s !== undefined) return !['false', 'off', '0', 'no'].includes(s.toLowerCase());
+    return true;
+  }
+  return false;
+}
+
+function isReadOnly(name: string, body: Node): boolean {
+  switch (name) {
+    case 'SelectStmt': return body.intoClause === undefined && body.lockingClause === undefined;
+    case 'ExplainStmt': return !explainAnalyzes(body);
+    case 'VariableShowStmt': return true;
+    case 'CopyStmt': return body.is_from !== true && body.filename === undefined && body.is_program !== true;
+    default: return false;
+  }
+}
+
+function rangeVarName(rv: Node): string {
+  return [rv.catalogname, rv.schemaname, rv.relname].filter((x) => typeof x === 'string').join('.');
+}
+
+function objectName(o: Node): string {
+  const items = ((o.List as Node | undefined)?.items as Node[] | undefined) ?? [o];
+  return items.map((i) => (i.String as { sval?: string } | undefined)?.sval ?? '?').join('.');
+}
+
+/** INVARIANT: only a WHERE Gatehouse proves always true is 'trivial'; anything it cannot fold is 'present'. */
+function whereFact(where: Node | undefined): WhereFact {
+  if (where === undefined) return 'none';
+  return fold(where) === true ? 'trivial' : 'present';
+}
+
+type Folded = boolean | number | string | null | undefined; // undefined: not a constant
+
+/** Folds constant expressions: literals, casts, comparisons, AND/OR/NOT, and `col = col`. */
+function fold(node: Node): Folded {
+  const [name, v] = Object.entries(node)[0] ?? [];
+  const body = v as Node;
+  switch (name) {
+    case 'A_Const': {
+      if (body.isnull === true) return null;
+      if ('boolval' in body) return (body.boolval as { boolval?: boolean }).boolval === true;
+      if ('ival' in body) return Number((body.ival as { ival?: number }).ival ?? 0);
+      if ('fval' in body) return Number((body.fval as { fval?: string }).fval);
+      if ('sval' in body) return String((body.sval as { sval?: string }).sval ?? '');
+      return undefined;
+    }
+    case 'TypeCast': {
+      const inner = fold(body.arg as Node);
+      const names = (((body.typeName as Node)?.names as Node[]) ?? []).map((n) => (n.String as { sval?: string })?.sval);
+      if (names.includes('bool') && typeof inner === 'string') {
+        const s = inner.toLowerCase();
+        if (['t', 'true', 'yes', 'on', '1', 'y'].includes(s)) return true;
+        if (['f', 'false', 'no', 'off', '0', 'n'].includes(s)) return false;
+      }
+      return inner;
+    }
+    case 'BoolExpr': {
+      const args = ((body.args as Node[]) ?? []).map(fold);
+      if (body.boolop === 'NOT_EXPR') return args[0] === true ? false : args[0] === false ? true : undefined;
+      if (body.boolop === 'AND_EXPR') return args.every((a) => a === true) ? true : args.some((a) => a === false) ? false : undefined;
+      if (body.boolop === 'OR_EXPR') return args.some((a) => a === true) ? true : args.every((a) => a === false) ? false : undefined;
+      return undefined;
+    }
+    case 'A_Expr': {
+      if (body.kind !== 'AEXPR_OP') return undefined;
+      const op = ((body.name as Node[])?.[0]?.String as { sval?: string } | undefined)?.sval;
+      const l = body.lexpr as Node, r = body.rexpr as Node;
+      if (l === undefined || r === undefined) return undefined;
+      if (op === '=' && 'ColumnRef' in l && sameColumn(l, r)) return true;
+      const a = fold(l), b = fold(r);
+      if (a === undefined || b === undefined || a === null || b === null) return undefined;
+      switch (op) {
+        case '=': return a === b;
+        case '<>': case '!=': return a !== b;
+        case '<': return a < b;
+        case '>': return a > b;
+        case '<=': return a <= b;
+        case '>=': return a >= b;
+        default: return undefined;
+      }
+    }
+    default: return undefined;
+  }
+}
+
+function sameColumn(a: Node, b: Node): boolean {
+  const strip = (n: Node) => JSON.stringify(n, (k, v) => (k === 'location' ? undefined : v));
+  return 'ColumnRef' in b && strip(a) === strip(b);
+}
