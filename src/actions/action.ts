@@ -90,7 +90,8 @@ interface PartBase {
  * - `lookup-only`: a command that only looks a program up (`command -v git`).
  * - `self-recursive`: a function that calls itself (the fork-bomb shape).
  * - `wrapper`: the command runs another command (`sudo`, `env`, `xargs`…), judged as its own part.
- * - `unknown-target`: a path or argument comes from input Gatehouse cannot see (`xargs`, `find -exec {}`).
+ * - `unknown-target`: a path or argument comes from input or an expansion Gatehouse cannot see (`xargs`, `cat $F`).
+ * - `glob`: a file path holds an unexpanded pattern (`*.log`, the files `find -name … -exec` visits).
  * - `program-code`: SQL that runs an operating-system program (`COPY … TO PROGRAM`).
  */
 export const PART_TAGS = [
@@ -104,6 +105,7 @@ export const PART_TAGS = [
   'self-recursive',
   'wrapper',
   'unknown-target',
+  'glob',
   'program-code',
 ] as const;
 export type PartTag = (typeof PART_TAGS)[number];
@@ -124,6 +126,8 @@ export interface ShellPart extends PartBase {
   paths: Word[];
   /** Names of variables assigned by or for this command (`X=1 cmd`, `export X=1`, `unset X`). */
   assigns: string[];
+  /** Resolved path of the script a shell or interpreter runs, or of a program named by a path outside the system's bin directories. */
+  script: Word;
   /** Directory the command runs in; null after a `cd` to an unknown place. */
   cwd: string | null;
   /** The command's words, for display. */
@@ -149,13 +153,16 @@ export interface SqlPart extends PartBase {
 
 export interface HttpPart extends PartBase {
   kind: 'http';
+  /** Upper case; `?` when unknown. */
   method: string;
-  url: string;
-  scheme: string;
-  /** Lower-case host name or IP literal, without brackets or port. */
-  host: string;
+  /** Normalized absolute URL; null (with host and path) when it comes from an expansion or does not parse. */
+  url: Word;
+  scheme: string | null;
+  /** Lower-case host name or IP literal, without brackets, port or trailing dot. */
+  host: Word;
   port: number | null;
-  path: string;
+  /** Percent-decoded path. */
+  path: Word;
 }
 
 export interface McpToolPart extends PartBase {

@@ -1,0 +1,129 @@
+import type { Action, Context, McpToolAction, Part } from './action.js';
+import { assertNever } from './action.js';
+import { httpPart } from './http/analyze.js';
+import { resolveActionPath, resolvePath } from './paths.js';
+import { analyzeShell } from './shell/analyze.js';
+import { loadShellParser } from './shell/parser.js';
+import { analyzeSql, loadSqlParser } from './sql/analyze.js';
+
+/**
+ * Classification, the pipeline step between the session and the decision: one action in, every
+ * part the policy must judge out. Failure to understand any piece fails the whole action.
+ */
+
+/** Longest text (shell, SQL, URL, path) analyzed; longer is denied. Bytes of UTF-16 code units. */
+export const MAX_TEXT = 256 * 1024;
+
+/** Loads the bash and SQL parsers (WASM) once; call before {@link analyzeAction} or `decide`. */
+export async function loadParsers(): Promise<void> {
+  await Promise.all([loadShellParser(), loadSqlParser()]);
+}
+
+export type Analysis = { ok: true; parts: Part[] } | { ok: false; reason: string };
+
+/**
+ * @param action a validated action.
+ * @param ctx    workspace and home; an action's own `cwd` takes precedence over `ctx.cwd`.
+ * @returns the parts, or `{ok: false, reason}` (bad text, a parse failure, nesting past the limit).
+ * @throws never.
+ */
+export function analyzeAction(action: Action, ctx: Context): Analysis {
+  try {
+    switch (action.kind) {
+      case 'shell': {
+        const bad = badText(action.command, 'the command');
+        if (bad) return bad;
+        if (action.command.trim() === '') return { ok: false, reason: 'the command is empty' };
+        return analyzeShell(action.command, { ...ctx, cwd: action.cwd ?? ctx.cwd });
+      }
+      case 'sql': {
+        const bad = badText(action.sql, 'the SQL');
+        if (bad) return bad;
+        const result = analyzeSql(action.sql, 'the SQL');
+        if (result.ok && result.parts.length === 0) return { ok: false, reason: 'the SQL holds no statement' };
+        return result;
+      }
+      case 'http': {
+        const bad = badText(action.url, 'the URL') ?? badText(action.method, 'the method');
+        if (bad) return bad;
+        const part = httpPart(action.method, action.url, 'the request');
+        if (part.host === null) return { ok: false, reason: `the URL \`${action.url.slice(0, 200)}\` does not parse as an absolute URL` };
+        return { ok: true, parts: [part] };
+      }
+      case 'mcp_tool':
+        return mcpParts(action, ctx);
+      case 'file_read':
+      case 'file_write': {
+        const bad = badText(action.path, 'the path');
+        if (bad) return bad;
+        const path = resolveActionPath(action.path, action.cwd, ctx);
+        if (path === null) return { ok: false, reason: `the path \`${action.path}\` cannot be resolved` };
+        return { ok: true, parts: [{ kind: action.kind, path, origin: 'the path', tags: [] }] };
+      }
+      default:
+        return assertNever(action, 'action kind');
+    }
+  } catch (err) {
+    return { ok: false, reason: `the analysis failed: ${(err as Error).message ?? String(err)}` };
+  }
+}
+
+/** Text Gatehouse refuses to judge: too long, NUL and other control bytes, invalid Unicode. */
+function badText(text: string, what: string): { ok: false; reason: string } | null {
+  if (text.length > MAX_TEXT) return { ok: false, reason: `${what} is ${text.length} characters long; the limit is ${MAX_TEXT}` };
+  // eslint-disable-next-line no-control-regex
+  const control = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.exec(text);
+  if (control) return { ok: false, reason: `${what} holds the control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at offset ${control.index}` };
+  if (!(text as string & { isWellFormed(): boolean }).isWellFormed() || text.includes('\uFFFD')) return { ok: false, reason: `${what} is not valid UTF-8 / Unicode text` };
+  return null;
+}
+
+const COMMAND_KEYS = new Set(['command', 'cmd', 'script', 'shell_command', 'commandline', 'command_line', 'bash']);
+const SQL_KEYS = new Set(['sql', 'query', 'statement']);
+const URL_KEYS = new Set(['url', 'uri', 'href', 'endpoint']);
+const PATH_KEYS = new Set(['path', 'file_path', 'filepath', 'filename', 'file', 'source', 'destination', 'target', 'dir', 'directory', 'repo_path', 'notebook_path', 'root', 'cwd']);
+const PATHS_KEYS = new Set(['paths', 'files']);
+const WRITE_VERBS = /(write|create|edit|update|delete|remove|move|rename|append|patch|put|set|upload|save|mkdir|insert|replace|modify|chmod|touch|copy)/i;
+const SQL_TOOLS = /(sql|postgres|pg|mysql|maria|sqlite|database|db|query)/i;
+
+/**
+ * An MCP tool call is a part of its own, plus parts for the arguments Gatehouse can read:
+ * a command (`command`, `cmd`…) is shell, SQL (`sql`, or `query` on a database tool) is SQL,
+ * a URL is an HTTP request, and paths are file reads or writes (writes when the tool's name says so).
+ */
+function mcpParts(action: McpToolAction, ctx: Context): Analysis {
+  const args = action.arguments;
+  const origin = (key: string) => `the \`${key}\` argument of the MCP tool \`${action.server}.${action.tool}\``;
+  const cwd = typeof args.cwd === 'string' && args.cwd.startsWith('/') ? args.cwd : action.cwd ?? ctx.cwd;
+  const derived: Part[] = [];
+  const write = WRITE_VERBS.test(action.tool);
+  for (const [key, value] of Object.entries(args)) {
+    const k = key.toLowerCase();
+    if (typeof value === 'string') {
+      const bad = badText(value, origin(key));
+      if (bad && (COMMAND_KEYS.has(k) || SQL_KEYS.has(k) || URL_KEYS.has(k) || PATH_KEYS.has(k))) return bad;
+      if (COMMAND_KEYS.has(k)) {
+        const r = analyzeShell(value, { ...ctx, cwd });
+        if (!r.ok) return { ok: false, reason: `${origin(key)}: ${r.reason}` };
+        derived.push(...r.parts.map((p) => ({ ...p, origin: `${p.origin}, in ${origin(key)}` })));
+      } else if (SQL_KEYS.has(k) && (k === 'sql' || SQL_TOOLS.test(`${action.server} ${action.tool}`))) {
+        const r = analyzeSql(value, origin(key));
+        if (!r.ok) return { ok: false, reason: `${origin(key)}: ${r.reason}` };
+        derived.push(...r.parts);
+      } else if (URL_KEYS.has(k)) {
+        const method = typeof args.method === 'string' ? args.method : 'GET';
+        derived.push(httpPart(method, value, origin(key)));
+      } else if (PATH_KEYS.has(k) && k !== 'cwd') {
+        const readOnlySource = k === 'source' && /copy/i.test(action.tool);
+        derived.push({ kind: write && !readOnlySource ? 'file_write' : 'file_read', path: resolvePath(value, cwd, ctx.home), origin: origin(key), tags: [] });
+      }
+    } else if (PATHS_KEYS.has(k) && Array.isArray(value)) {
+      for (const v of value) derived.push({ kind: write ? 'file_write' : 'file_read', path: typeof v === 'string' ? resolvePath(v, cwd, ctx.home) : null, origin: origin(key), tags: [] });
+    }
+  }
+  const tool: Part = {
+    kind: 'mcp_tool', server: action.server, tool: action.tool, arguments: args, annotations: action.annotations ?? {},
+    interpreted: derived.length > 0, origin: 'the tool call', tags: [],
+  };
+  return { ok: true, parts: [tool, ...derived] };
+}

@@ -1,0 +1,472 @@
+import type { Context, Part, PartTag, Word } from '../action.js';
+import { httpPart } from '../http/analyze.js';
+import { resolvePath } from '../paths.js';
+import type { Env, Stdin } from './analyze.js';
+import { join, shellPart } from './analyze.js';
+import { clip } from '../text.js';
+import { parseArgv, type ParsedArgv } from './argv.js';
+
+/**
+ * What programs mean: wrappers that run another command, shells and interpreters that run code,
+ * SQL clients, and the files and URLs that common programs read, write and call. Each becomes
+ * parts of its own, so the policy judges the effect, not the spelling.
+ */
+
+/** The walker's services that program semantics call back into. */
+export interface Runner {
+  readonly ctx: Context;
+  emit(part: Part): void;
+  fail(reason: string): never;
+  nested(env: Env, where: string): Env;
+  script(text: string, env: Env, stdin: Stdin): void;
+  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[] }): Stdin;
+  sql(text: string, env: Env, where: string): void;
+}
+
+export interface Invocation {
+  program: string;
+  /** Words after the program name. */
+  words: Word[];
+  env: Env;
+  stdin: Stdin;
+  text: string;
+  assigns: string[];
+  tags: PartTag[];
+  /** Resolved path when the program was named by a path outside the system's bin directories. */
+  script: Word;
+}
+
+const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh', 'ash', 'mksh', 'fish']);
+/** Interpreter → normalized option names that carry inline code. */
+const INTERPRETERS: Record<string, string[]> = {
+  python: ['command'], python3: ['command'], python2: ['command'], pypy: ['command'], pypy3: ['command'],
+  node: ['eval', 'print'], nodejs: ['eval', 'print'], bun: ['eval', 'print'], deno: [],
+  perl: ['e', 'E'], ruby: ['e'], php: ['r'], lua: ['e'], Rscript: ['e'], osascript: ['e'],
+  pwsh: ['c', 'Command', 'command'], powershell: ['c', 'Command', 'command'], tclsh: [], irb: [], jshell: [],
+};
+const SQL_CLIENTS = new Set(['psql', 'mysql', 'mariadb', 'sqlite3']);
+/** Programs whose every positional is a file they read. */
+const READERS = new Set([
+  'cat', 'tac', 'head', 'tail', 'less', 'more', 'bat', 'batcat', 'nl', 'base64', 'base32', 'xxd', 'od', 'hexdump',
+  'strings', 'wc', 'sort', 'uniq', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'cksum', 'file', 'diff', 'cmp',
+  'comm', 'fold', 'fmt', 'column', 'rev', 'zcat', 'bzcat', 'xzcat', 'zless', 'source', '.', 'view', 'hexyl', 'iconv',
+]);
+/** Programs whose first positional is a pattern or program and the rest are files they read. */
+const PATTERN_READERS = new Set(['grep', 'egrep', 'fgrep', 'rg', 'ag', 'ack', 'sed', 'awk', 'gawk', 'mawk', 'jq', 'yq']);
+/** Programs whose every positional is a file they create, change or remove. */
+const WRITERS = new Set(['tee', 'touch', 'mkdir', 'rmdir', 'rm', 'shred', 'unlink', 'truncate', 'mv']);
+/** Programs whose first positional is a mode or owner and the rest files they change. */
+const MODE_WRITERS = new Set(['chmod', 'chown', 'chgrp', 'chattr', 'setfacl']);
+
+/**
+ * Emits the parts of one simple command and returns what it writes to standard output.
+ * @throws through `run.fail` when a nested script cannot be analyzed.
+ */
+export function applySemantics(run: Runner, inv: Invocation): Stdin {
+  const { program, words, env } = inv;
+  const unknownOut: Stdin = { unknown: `the output of \`${clip(inv.text)}\`` };
+
+  const wrapped = unwrap(program, words);
+  if (wrapped !== null) {
+    const own = parseArgv(program, wrapped.own);
+    const tags: PartTag[] = [...inv.tags, 'wrapper'];
+    if (wrapped.inner.length === 0 && wrapped.dumpsEnv) tags.push('env-dump');
+    if (wrapped.lookupOnly) tags.push('lookup-only');
+    emitShell(run, inv, own, tags);
+    if (wrapped.inner.length === 0 && wrapped.innerScript === undefined) return wrapped.dumpsEnv ? { unknown: 'the environment' } : unknownOut;
+    const inner = run.nested({ ...env }, `the command run by \`${program}\``);
+    if (wrapped.cwd !== undefined) inner.cwd = wrapped.cwd === null ? null : resolvePath(wrapped.cwd, env.cwd, run.ctx.home);
+    if (wrapped.innerScript !== undefined) {
+      if (wrapped.innerScript === null) return unknownOut;
+      run.script(wrapped.innerScript, inner, inv.stdin);
+      return unknownOut;
+    }
+    const innerTags: PartTag[] = wrapped.unknownTarget ? ['unknown-target'] : [];
+    return run.simple(wrapped.inner, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags });
+  }
+
+  if (program === 'find') return find(run, inv);
+
+  const parsed = parseArgv(program, words);
+  const tags: PartTag[] = [...inv.tags];
+  const { args, options, flags } = parsed;
+  const resolve = (w: Word) => resolvePath(w, env.cwd, run.ctx.home);
+  const file = (kind: 'file_read' | 'file_write', w: Word, what: string) => {
+    const path = resolve(w);
+    if (path === null && program === 'mkdir') return; // creating a directory cannot overwrite or delete anything
+    const tags: PartTag[] = path === null || inv.tags.includes('unknown-target') ? ['unknown-target'] : [];
+    if (path !== null && /[*?[]/.test(path)) tags.push('glob');
+    run.emit({ kind, path, origin: join(`${what} by \`${clip(inv.text)}\``, env.where), tags });
+  };
+
+  // directory changes, seen by the commands after this one in the same scope
+  if (program === 'cd' || program === 'pushd') env.cwd = args.length === 0 ? run.ctx.home : args[0] === '-' ? null : resolve(args[0] as Word);
+  if (program === 'popd') env.cwd = null;
+
+  if (program === 'printenv' || (program === 'set' && words.length === 0) || (program === 'compgen' && flags.some((f) => f === 'v' || f === 'e'))) tags.push('env-dump');
+
+  let script = inv.script;
+  let out: Stdin = unknownOut;
+
+  if (SHELLS.has(program)) {
+    if (flags.includes('c')) {
+      const code = args[0];
+      if (code === undefined || code === null) tags.push('inline-code');
+      else run.script(code, run.nested({ ...env }, `the script of \`${program} -c\``), null);
+    } else if (args.length > 0) {
+      tags.push('script-file');
+      script = resolve(args[0] as Word);
+    } else if (inv.stdin !== null) {
+      if ('text' in inv.stdin) run.script(inv.stdin.text, run.nested({ ...env }, `the script \`${program}\` reads on its input`), null);
+      else tags.push('stdin-code');
+    }
+  } else if (program === 'eval') {
+    if (args.some((a) => a === null)) tags.push('inline-code');
+    else run.script(args.join(' '), run.nested({ ...env }, 'the text run by `eval`'), null);
+  } else if (program in INTERPRETERS) {
+    const inline = (INTERPRETERS[program] as string[]).some((o) => o in options) || (program === 'deno' && parsed.subcommand === 'eval');
+    if (inline) tags.push('inline-code');
+    else if (program === 'deno' && parsed.subcommand === 'run' && args[0] !== undefined) { tags.push('script-file'); script = resolve(args[0]); }
+    else if (!('module' in options) && program !== 'deno' && args.length > 0 && !(program === 'node' && flags.includes('test'))) {
+      tags.push('script-file');
+      script = resolve(args[0] as Word);
+    } else if (inv.stdin !== null && !('module' in options)) tags.push('stdin-code');
+  } else if (program === 'source' || program === '.') {
+    tags.push('script-file');
+    script = resolve(args[0] ?? null);
+  } else if (SQL_CLIENTS.has(program)) {
+    sqlClient(run, inv, parsed, tags);
+  } else if (program === 'xargs' || program === 'parallel') {
+    // handled by unwrap(); unreachable
+  }
+
+  // standard output that a later pipeline stage can read as text
+  if ((program === 'echo' || program === 'printf') && args.every((a) => a !== null)) {
+    const words2 = args as string[];
+    if (program === 'echo') out = { text: words2.join(' ') + (flags.includes('n') ? '' : '\n') };
+    else if (words2.length === 1 && !(words2[0] as string).includes('%')) out = { text: (words2[0] as string).replace(/\\n/g, '\n').replace(/\\t/g, '\t') };
+  } else if (program === 'cat' && args.length === 0 && inv.stdin !== null) {
+    out = inv.stdin;
+  } else if (program === 'base64' && flags.includes('decode') && args.length === 0 && inv.stdin !== null && 'text' in inv.stdin) {
+    const decoded = decodeBase64(inv.stdin.text);
+    if (decoded !== null) out = { text: decoded };
+  }
+
+  if (program === 'git') gitFacts(parsed, tags);
+  const part = emitShell(run, { ...inv, script }, parsed, tags);
+
+  // files and URLs the program touches
+  if (READERS.has(program)) args.forEach((a) => file('file_read', a, 'a file read'));
+  if (PATTERN_READERS.has(program)) {
+    const explicitPattern = ['regexp', 'expression', 'file', 'from-file'].some((o) => o in options);
+    const files = (explicitPattern ? args : args.slice(1)).filter((a) => a === null || !(program.endsWith('awk') && /^\w+=/.test(a)));
+    const writes = program === 'sed' && flags.includes('in-place');
+    for (const a of files) file(writes ? 'file_write' : 'file_read', a, writes ? 'a file edited in place' : 'a file read');
+    const recursive = flags.includes('recursive') || ['rg', 'ag', 'ack'].includes(program);
+    if (files.length === 0 && recursive) run.emit({ kind: 'file_read', path: env.cwd, origin: join(`the directory searched by \`${clip(inv.text)}\``, env.where), tags: [] });
+  }
+  if (WRITERS.has(program)) args.forEach((a) => file('file_write', a, program === 'rm' || program === 'shred' || program === 'unlink' ? 'a file removed' : 'a file written'));
+  if (MODE_WRITERS.has(program)) (('reference' in options) ? args : args.slice(1)).forEach((a) => file('file_write', a, 'a file changed'));
+  if (program === 'cp' || program === 'ln' || program === 'install' || program === 'rsync' || program === 'scp') copyFiles(run, inv, parsed, file);
+  if (program === 'dd') {
+    for (const w of words) {
+      if (w?.startsWith('if=')) file('file_read', w.slice(3), 'the input');
+      if (w?.startsWith('of=')) file('file_write', w.slice(3), 'the output');
+    }
+  }
+  if (program === 'tar') {
+    const archive = options.file;
+    if (flags.includes('create')) { if (archive !== undefined) file('file_write', archive, 'the archive'); args.forEach((a) => file('file_read', a, 'a file archived')); }
+    if (flags.includes('extract')) {
+      if (archive !== undefined) file('file_read', archive, 'the archive');
+      file('file_write', options.directory ?? '.', 'the directory extracted into');
+    }
+  }
+  if (program === 'curl' || program === 'wget' || program === 'http' || program === 'https' || program === 'xh') web(run, inv, parsed, file);
+  if (program === 'ssh') remoteCommand(run, inv, parsed);
+  if (program === 'crontab' && args.length > 0 && args[0] !== '-') file('file_read', args[0] as Word, 'the crontab file');
+
+  void part;
+  return out;
+}
+
+function emitShell(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]) {
+  const part = shellPart({ program: inv.program, ...parsed, assigns: inv.assigns, tags: [...new Set(tags)], script: inv.script, env: inv.env, text: inv.text, ctx: run.ctx });
+  run.emit(part);
+  return part;
+}
+
+interface Unwrapped {
+  /** The wrapper's own option words. */
+  own: Word[];
+  /** The wrapped command's words; empty when there is none. */
+  inner: Word[];
+  /** Shell text the wrapper runs instead of argv (`watch`, `env -S`, `parallel` with a command string); null when unknown. */
+  innerScript?: string | null;
+  assigns: string[];
+  dumpsEnv: boolean;
+  lookupOnly: boolean;
+  unknownTarget: boolean;
+  cwd?: Word;
+}
+
+/** Option letters (or long names) that take a value, per wrapper; `--name=value` always does. */
+const WRAPPER_VALUES: Record<string, Set<string>> = {
+  sudo: new Set(['-u', '-g', '-h', '-p', '-C', '-D', '-r', '-t', '-U', '-T', '-a', '--user', '--group', '--host', '--prompt', '--close-from', '--chdir', '--role', '--type', '--other-user', '--command-timeout']),
+  doas: new Set(['-u', '-C']),
+  env: new Set(['-u', '--unset', '-C', '--chdir', '-S', '--split-string']),
+  timeout: new Set(['-s', '--signal', '-k', '--kill-after']),
+  nice: new Set(['-n', '--adjustment']),
+  ionice: new Set(['-c', '--class', '-n', '--classdata']),
+  stdbuf: new Set(['-i', '-o', '-e', '--input', '--output', '--error']),
+  time: new Set(['-f', '--format', '-o', '--output']),
+  exec: new Set(['-a']),
+  watch: new Set(['-n', '--interval', '-q', '--equexit']),
+  xargs: new Set(['-a', '--arg-file', '-d', '--delimiter', '-E', '-I', '--replace', '-L', '--max-lines', '-n', '--max-args', '-P', '--max-procs', '-s', '--max-chars', '--process-slot-var']),
+  parallel: new Set(['-j', '--jobs', '-S', '--sshlogin', '--joblog', '-a', '--arg-file', '--delay', '--timeout', '--results', '-I', '--tmpdir', '--workdir', '--colsep']),
+  setsid: new Set(),
+  nohup: new Set(),
+  builtin: new Set(),
+  command: new Set(),
+  chronic: new Set(),
+  unbuffer: new Set(),
+};
+
+/** Splits a wrapper's words into its own options and the command it runs; null for non-wrappers. */
+function unwrap(program: string, words: Word[]): Unwrapped | null {
+  const values = WRAPPER_VALUES[program];
+  if (values === undefined) return null;
+  const result: Unwrapped = { own: [], inner: [], assigns: [], dumpsEnv: false, lookupOnly: false, unknownTarget: false };
+  let i = 0;
+  let split: Word | undefined;
+  let replace: string | undefined;
+  // options
+  for (; i < words.length; i++) {
+    const w = words[i] as Word;
+    if (w === null) break;
+    if (w === '--') { i++; break; }
+    if (program === 'nice' && /^-\d+$/.test(w)) { result.own.push(w); continue; }
+    if (!w.startsWith('-') || w === '-') break;
+    result.own.push(w);
+    const eq = w.indexOf('=');
+    const name = eq >= 0 ? w.slice(0, eq) : w;
+    let value: Word | undefined = eq >= 0 && name.startsWith('--') ? w.slice(eq + 1) : undefined;
+    if (value === undefined && values.has(name)) { value = (words[i + 1] ?? null) as Word; result.own.push(value); i++; }
+    else if (value === undefined && !name.startsWith('--') && name.length > 2 && values.has(name.slice(0, 2))) value = name.slice(2);
+    const key = name.startsWith('--') ? name : name.slice(0, 2);
+    if (program === 'env' && (key === '-S' || key === '--split-string')) split = value ?? null;
+    if (program === 'env' && (key === '-C' || key === '--chdir')) result.cwd = value ?? null;
+    if (program === 'sudo' && (key === '-D' || key === '--chdir')) result.cwd = value ?? null;
+    if (program === 'sudo' && (key === '-v' || key === '-l' || key === '-k' || key === '-K')) result.lookupOnly = key === '-l';
+    if (program === 'command' && (key === '-v' || key === '-V')) result.lookupOnly = true;
+    if (program === 'watch' && (key === '-x' || key === '--exec')) replace = 'exec';
+    if (program === 'xargs' && (key === '-I' || key === '--replace')) replace = value ?? undefined;
+    if (program === 'xargs' && key.startsWith('-i')) replace = name.length > 2 ? name.slice(2) : '{}';
+    if (program === 'xargs' && (key === '-a' || key === '--arg-file')) result.unknownTarget = true;
+  }
+  // positional prefixes of particular wrappers
+  if (program === 'timeout' && i < words.length) result.own.push(words[i++] as Word); // the duration
+  if (program === 'env' || program === 'sudo') {
+    for (; i < words.length; i++) {
+      const w = words[i];
+      if (typeof w !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) break;
+      result.assigns.push(w.slice(0, w.indexOf('=')));
+    }
+  }
+  const rest = words.slice(i);
+  if (result.lookupOnly) return result;
+  if (program === 'env' && split !== undefined) {
+    result.innerScript = split === null || rest.some((w) => w === null) ? null : [split, ...rest.map((w) => shellQuote(w as string))].join(' ');
+    return result;
+  }
+  if (program === 'env') result.dumpsEnv = rest.length === 0;
+  if (program === 'watch' && replace !== 'exec') {
+    result.innerScript = rest.some((w) => w === null) ? null : rest.join(' ');
+    return result;
+  }
+  if (program === 'xargs') {
+    result.unknownTarget = true;
+    const cmd = rest.length > 0 ? rest : ['echo'];
+    result.inner = replace !== undefined ? cmd.map((w) => (w !== null && w.includes(replace as string) ? null : w)) : [...cmd, null];
+    return result;
+  }
+  if (program === 'parallel') return parallel(rest, result);
+  result.inner = rest;
+  return result;
+}
+
+function parallel(rest: Word[], result: Unwrapped): Unwrapped {
+  const sep = rest.findIndex((w) => w === ':::' || w === '::::' || w === ':::+' || w === '::::+');
+  const cmd = sep >= 0 ? rest.slice(0, sep) : rest;
+  const inputs = sep >= 0 ? rest.slice(sep + 1).filter((w) => w === null || !w.startsWith(':::')) : [null];
+  if (sep < 0 || rest[sep]?.startsWith('::::')) result.unknownTarget = true;
+  const known = inputs.every((w) => w !== null) && !result.unknownTarget;
+  if (cmd.length === 1 && typeof cmd[0] === 'string' && /\s/.test(cmd[0])) {
+    const text = cmd[0];
+    result.innerScript = !known ? null : text.includes('{}') ? text.split('{}').join(inputs.map((w) => shellQuote(w as string)).join(' ')) : `${text} ${inputs.map((w) => shellQuote(w as string)).join(' ')}`;
+    return result;
+  }
+  const hasSlot = cmd.some((w) => w?.includes('{}'));
+  result.inner = hasSlot ? cmd.flatMap((w) => (w?.includes('{}') ? (known ? inputs : [null]) : [w])) : [...cmd, ...inputs];
+  return result;
+}
+
+/** `find`: starting points are its paths; `-exec`/`-execdir`/`-ok` run commands on what it finds; `-delete` deletes. */
+function find(run: Runner, inv: Invocation): Stdin {
+  const { words, env } = inv;
+  const starts: Word[] = [];
+  let i = 0;
+  while (i < words.length && words[i] !== null && !/^[-(!]/.test(words[i] as string)) starts.push(words[i++] as Word);
+  if (i < words.length && words[i] === null) starts.push(words[i++] as Word);
+  const flags: string[] = [];
+  const options: Record<string, Word> = {};
+  const execs: Word[][] = [];
+  const VALUED = /^-(i?name|i?path|i?wholename|i?regex|type|xtype|maxdepth|mindepth|[acm](min|time)|size|user|group|uid|gid|perm|newer\w*|printf|fprint|fprint0|fprintf|fls|lname|ilname|inum|links|samefile|used|context|regextype|files0-from)$/;
+  for (; i < words.length; i++) {
+    const w = words[i] as Word;
+    if (w === null) continue;
+    if (/^-(exec|execdir|ok|okdir)$/.test(w)) {
+      const cmd: Word[] = [];
+      for (i++; i < words.length && words[i] !== ';' && words[i] !== '+'; i++) cmd.push(words[i] as Word);
+      if (!flags.includes(w.slice(1))) flags.push(w.slice(1));
+      execs.push(cmd);
+      continue;
+    }
+    if (VALUED.test(w)) {
+      options[w.slice(1)] = (words[i + 1] ?? null) as Word;
+      if (/^-(fprint0?|fprintf|fls)$/.test(w)) run.emit({ kind: 'file_write', path: resolvePath((words[i + 1] ?? null) as Word, env.cwd, run.ctx.home), origin: join(`the file \`${w}\` writes`, env.where), tags: [] });
+      i++;
+      continue;
+    }
+    if (w.startsWith('-') && w.length > 1) flags.push(w.slice(1));
+  }
+  if (starts.length === 0) starts.push('.');
+  // what `{}` stands for: a file under the single starting point, named like -name says
+  const start = starts.length === 1 ? resolvePath(starts[0] as Word, env.cwd, run.ctx.home) : null;
+  const name = typeof options.name === 'string' ? options.name : typeof options.iname === 'string' ? options.iname : '*';
+  const found: Word = start === null || name.includes('/') ? null : `${start === '/' ? '' : start}/**/${name}`;
+  run.emit(shellPart({ program: 'find', flags, options, args: starts, assigns: inv.assigns, tags: inv.tags, env, text: inv.text, ctx: run.ctx }));
+  for (const raw of execs) {
+    const cmd = raw.map((c) => (c === '{}' ? found : c !== null && c.includes('{}') ? null : c));
+    if (cmd.length === 0) run.fail(`\`find -exec\` with no command in \`${clip(inv.text)}\``);
+    const inner = run.nested({ ...env }, `the command \`find -exec\` runs on each file found`);
+    run.simple(cmd, inner, null, { text: raw.map((w) => w ?? '$?').join(' '), assigns: [], tags: found === null ? ['unknown-target'] : [] });
+  }
+  return { unknown: `the output of \`${clip(inv.text)}\`` };
+}
+
+function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]): void {
+  const { program, env, stdin } = inv;
+  const { options, args } = parsed;
+  const where = (how: string) => `the SQL of \`${program} ${how}\``;
+  const texts: { text: Word; how: string }[] = [];
+  if (program === 'psql' && 'command' in options) texts.push({ text: options.command as Word, how: '-c' });
+  if ((program === 'mysql' || program === 'mariadb') && 'execute' in options) texts.push({ text: options.execute as Word, how: '-e' });
+  if (program === 'sqlite3') for (const a of args.slice(1)) texts.push({ text: a, how: 'DB SQL' });
+  if (program === 'psql' && 'file' in options) {
+    tags.push('script-file');
+    run.emit({ kind: 'file_read', path: resolvePath(options.file as Word, env.cwd, run.ctx.home), origin: join(`the SQL file of \`${program} -f\``, env.where), tags: [] });
+  }
+  if (texts.length === 0 && stdin !== null) texts.push({ text: 'text' in stdin ? stdin.text : null, how: '< input' });
+  for (const { text, how } of texts) {
+    if (text === null) { tags.push(how === '< input' ? 'stdin-code' : 'inline-code'); continue; }
+    if (program === 'sqlite3' && text.trimStart().startsWith('.')) {
+      if (/^\s*\.(sh|shell|system|output|once|import|load)\b/m.test(text)) tags.push('inline-code');
+      continue;
+    }
+    if (program === 'sqlite3' && /^\s*\./m.test(text)) {
+      tags.push('inline-code');
+      continue;
+    }
+    run.sql(text, env, where(how));
+  }
+}
+
+function gitFacts(parsed: ParsedArgv, tags: PartTag[]): void {
+  if (parsed.subcommand === 'push') {
+    for (const a of parsed.args) {
+      if (a?.startsWith('+')) addFlag(parsed, 'force');
+      if (a?.startsWith(':')) addFlag(parsed, 'delete');
+    }
+  }
+  const config = parsed.options.c;
+  if (config !== undefined && (config === null || /^(alias\.[^=]*=\s*!|core\.(sshcommand|pager|editor|hookspath|fsmonitor)|.*\.(command|cmd|helper|program)=)/i.test(config))) tags.push('inline-code');
+}
+
+function addFlag(parsed: ParsedArgv, flag: string): void {
+  if (!parsed.flags.includes(flag)) parsed.flags.push(flag);
+}
+
+type FileEmitter = (kind: 'file_read' | 'file_write', w: Word, what: string) => void;
+
+function copyFiles(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter): void {
+  const { program } = inv;
+  const { args, options } = parsed;
+  const remote = (w: Word) => w !== null && /^[^/]*:/.test(w) && !w.startsWith('./');
+  const target = options['target-directory'];
+  const sources = target !== undefined ? args : args.slice(0, -1);
+  const dest = target !== undefined ? target : args[args.length - 1];
+  for (const s of sources) if (!remote(s)) file('file_read', s, program === 'ln' ? 'a link source' : 'a file copied');
+  if (dest !== undefined && !remote(dest)) file('file_write', dest, 'the destination');
+  void run;
+}
+
+function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter): void {
+  const { program, env } = inv;
+  const { options, args, flags } = parsed;
+  let method = 'GET';
+  let urls: Word[] = args;
+  if (program === 'curl') {
+    const uploads = ['data', 'data-binary', 'data-ascii', 'data-urlencode', 'json', 'form', 'form-string'];
+    for (const o of uploads) {
+      const v = options[o];
+      if (v === undefined) continue;
+      if (v === null) continue;
+      const at = o === 'form' ? v.match(/=[@<](.*?)(;|$)/)?.[1] : o === 'data-urlencode' ? v.match(/@(.*)$/)?.[1] : v.startsWith('@') ? v.slice(1) : undefined;
+      if (at !== undefined && at !== '-') file('file_read', at, 'a file uploaded');
+    }
+    if (options['upload-file'] !== undefined) file('file_read', options['upload-file'], 'a file uploaded');
+    if (options.config !== undefined) file('file_read', options.config, 'the config file');
+    if (options.output !== undefined) file('file_write', options.output, 'the output file');
+    method = typeof options.request === 'string' ? options.request.toUpperCase()
+      : options.request === null ? '?'
+      : uploads.some((o) => o in options) ? 'POST'
+      : 'upload-file' in options ? 'PUT'
+      : flags.includes('head') ? 'HEAD' : 'GET';
+    if (flags.includes('get')) method = 'GET';
+    if (options.url !== undefined) urls = [...urls, options.url];
+  } else if (program === 'wget') {
+    for (const o of ['post-file', 'body-file', 'input-file']) if (options[o] !== undefined) file('file_read', options[o] as Word, 'a file sent');
+    if (options['output-document'] !== undefined && options['output-document'] !== '-') file('file_write', options['output-document'], 'the output file');
+    method = typeof options.method === 'string' ? options.method.toUpperCase() : ['post-data', 'post-file', 'body-data', 'body-file'].some((o) => o in options) ? 'POST' : 'GET';
+  } else {
+    // httpie and xh: [METHOD] URL [ITEM…]; data items make it a POST
+    const first = args[0];
+    if (typeof first === 'string' && /^[A-Z]+$/.test(first)) { method = first; urls = args.slice(1, 2); }
+    else { urls = args.slice(0, 1); if (args.slice(1).some((a) => a === null || /[^:]=|:=|@/.test(a))) method = 'POST'; }
+    for (const item of args.slice(1)) if (item !== null && /^[^=@:]+@/.test(item)) file('file_read', item.slice(item.indexOf('@') + 1), 'a file sent');
+  }
+  for (const url of urls) run.emit(httpPart(method, url, join(`the request of \`${clip(inv.text)}\``, env.where), true));
+}
+
+/** `ssh HOST COMMAND…` runs COMMAND through the remote user's shell: judge it as shell text. */
+function remoteCommand(run: Runner, inv: Invocation, parsed: ParsedArgv): void {
+  const cmd = parsed.args.slice(1);
+  if (cmd.length === 0) return;
+  if (cmd.some((w) => w === null)) run.fail(`the remote command of \`${clip(inv.text)}\` comes from an expansion Gatehouse cannot see`);
+  run.script(cmd.join(' '), run.nested({ ...inv.env, cwd: null }, 'the remote command of `ssh`'), null);
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function decodeBase64(text: string): string | null {
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return null;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(compact, 'base64'));
+  } catch {
+    return null;
+  }
+}

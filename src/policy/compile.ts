@@ -1,0 +1,224 @@
+import { celEnv, isCelError, parse as parseCel, plan } from '@bufbuild/cel';
+import picomatch from 'picomatch';
+import type { Context, Part, Word } from '../actions/action.js';
+import { MATCHER_KINDS, type MatcherSpec, type PolicySpec, type RuleSpec, type Verdict } from './schema.js';
+
+/**
+ * Compiles a validated policy into matchers: exact names into sets, globs into picomatch
+ * functions, path globs per workspace and home (cached), CEL conditions into plans.
+ *
+ * INVARIANT: a matcher is true only when the part's facts prove it. An unknown value (a path or
+ * argument from an expansion) matches no glob, a quantified `all`/`none` over a list holding an
+ * unknown value is false, and a CEL condition that errors counts against allowing: an allow rule
+ * does not apply, an ask or deny rule does.
+ */
+
+export type PartKind = Part['kind'];
+
+/** Outcome of testing a rule on a part: no match, a match, or a match because a condition failed. */
+export type RuleTest = false | true | { conditionError: string };
+
+export interface CompiledRule {
+  id: string;
+  verdict: Verdict;
+  reason: string | undefined;
+  kinds: readonly PartKind[];
+  file: string;
+  line: number;
+  test(part: Part, ctx: Context): RuleTest;
+}
+
+export interface CompiledPolicy {
+  file: string;
+  default: Verdict;
+  description: string | undefined;
+  rules: CompiledRule[];
+  /** Rules by the part kind they judge. */
+  byKind: Map<PartKind, CompiledRule[]>;
+}
+
+export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; issues: { path: (string | number)[]; message: string }[] };
+
+type Test = (part: Part, ctx: Context) => boolean;
+type StringTest = (value: string, ctx: Context) => boolean;
+
+const MATCHER_FIELDS = Object.keys(MATCHER_KINDS) as (keyof MatcherSpec)[];
+const cel = celEnv();
+
+/**
+ * @param spec      a policy that passed {@link policySchema}.
+ * @param file      its name, carried into every decision for explanations.
+ * @param ruleLines the 1-based line of each rule, in order.
+ */
+export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[]): CompileResult {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const rules: CompiledRule[] = [];
+  const seen = new Map<string, number>();
+  spec.rules.forEach((rule, i) => {
+    const kinds = (Array.isArray(rule.kind) ? rule.kind : [rule.kind]) as PartKind[];
+    if (seen.has(rule.id)) issues.push({ path: ['rules', i, 'id'], message: `duplicate rule id \`${rule.id}\` (first at rules[${seen.get(rule.id)}])` });
+    seen.set(rule.id, i);
+    for (const [where, m] of [['', rule], ['unless', rule.unless ?? {}]] as const) {
+      for (const field of MATCHER_FIELDS) {
+        if ((m as MatcherSpec)[field] === undefined) continue;
+        const fits = MATCHER_KINDS[field] as readonly string[];
+        const bad = kinds.filter((k) => !fits.includes(k));
+        if (bad.length > 0) issues.push({ path: where ? ['rules', i, where, field] : ['rules', i, field], message: `\`${field}\` applies to ${fits.join(', ')}, not ${bad.join(', ')}` });
+      }
+    }
+    let condition: ((part: Part, ctx: Context) => boolean | string) | null = null;
+    if (rule.when !== undefined) {
+      try {
+        condition = compileCondition(rule.when);
+      } catch (err) {
+        issues.push({ path: ['rules', i, 'when'], message: `CEL: ${(err as Error).message}` });
+      }
+    }
+    const match = compileMatcher(rule);
+    const unless = rule.unless ? compileMatcher(rule.unless) : null;
+    const allow = rule.verdict === 'allow';
+    rules.push({
+      id: rule.id,
+      verdict: rule.verdict,
+      reason: rule.reason,
+      kinds,
+      file,
+      line: ruleLines[i] ?? 0,
+      test(part, ctx) {
+        if (!kinds.includes(part.kind) || !match(part, ctx)) return false;
+        if (unless !== null && unless(part, ctx)) return false;
+        if (condition === null) return true;
+        const result = condition(part, ctx);
+        if (result === true) return true;
+        if (result === false) return false;
+        return allow ? false : { conditionError: result };
+      },
+    });
+  });
+  if (issues.length > 0) return { ok: false, issues };
+  const byKind = new Map<PartKind, CompiledRule[]>();
+  for (const rule of rules) for (const k of rule.kinds) byKind.set(k, [...(byKind.get(k) ?? []), rule]);
+  return { ok: true, policy: { file, default: spec.default, description: spec.description, rules, byKind } };
+}
+
+function compileMatcher(m: MatcherSpec | RuleSpec): Test {
+  const tests: Test[] = [];
+  const scalar = (get: (p: Part) => Word | undefined, g: string | string[] | undefined, path = false, fold?: (s: string) => string) => {
+    if (g === undefined) return;
+    const t = path ? pathGlobs(g) : stringGlobs(g, fold);
+    tests.push((p, ctx) => {
+      const v = get(p);
+      return typeof v === 'string' && t(v, ctx);
+    });
+  };
+  const list = (get: (p: Part) => readonly Word[] | undefined, q: MatcherSpec['flags'], path = false) => {
+    if (q === undefined) return;
+    const spec = typeof q === 'string' || Array.isArray(q) ? { any: q } : q;
+    const make = (g: string | string[]) => (path ? pathGlobs(g) : stringGlobs(g));
+    const any = spec.any !== undefined ? make(spec.any) : null;
+    const all = spec.all !== undefined ? make(spec.all) : null;
+    const none = spec.none !== undefined ? make(spec.none) : null;
+    tests.push((p, ctx) => {
+      const values = get(p);
+      if (values === undefined) return false;
+      if (any && !values.some((v) => v !== null && any(v, ctx))) return false;
+      if (all && (values.length === 0 || !values.every((v) => v !== null && all(v, ctx)))) return false;
+      if (none && !values.every((v) => v !== null && !none(v, ctx))) return false;
+      return true;
+    });
+  };
+  const shell = <K extends keyof Extract<Part, { kind: 'shell' }>>(k: K) => (p: Part) => (p.kind === 'shell' ? p[k] : undefined);
+  const sql = <K extends keyof Extract<Part, { kind: 'sql' }>>(k: K) => (p: Part) => (p.kind === 'sql' ? p[k] : undefined);
+  const http = <K extends keyof Extract<Part, { kind: 'http' }>>(k: K) => (p: Part) => (p.kind === 'http' ? p[k] : undefined);
+  const mcp = <K extends keyof Extract<Part, { kind: 'mcp_tool' }>>(k: K) => (p: Part) => (p.kind === 'mcp_tool' ? p[k] : undefined);
+
+  scalar(shell('program') as (p: Part) => Word | undefined, m.program);
+  scalar(shell('subcommand') as (p: Part) => Word | undefined, m.subcommand);
+  list(shell('flags'), m.flags);
+  list(shell('args'), m.args);
+  list(shell('paths'), m.paths, true);
+  list(shell('assigns'), m.assigns);
+  scalar(shell('script') as (p: Part) => Word | undefined, m.script, true);
+  scalar(sql('statement') as (p: Part) => Word | undefined, m.statement);
+  list(sql('tables'), m.tables);
+  if (m.where !== undefined) {
+    const allowed = new Set(Array.isArray(m.where) ? m.where : [m.where]);
+    tests.push((p) => p.kind === 'sql' && p.where !== null && allowed.has(p.where));
+  }
+  if (m.readOnly !== undefined) tests.push((p) => p.kind === 'sql' && p.readOnly === m.readOnly);
+  list(sql('functions'), m.functions);
+  scalar(http('method') as (p: Part) => Word | undefined, m.method, false, (s) => s.toUpperCase());
+  scalar(http('host') as (p: Part) => Word | undefined, m.host, false, (s) => s.toLowerCase());
+  scalar(http('path') as (p: Part) => Word | undefined, m.urlPath);
+  scalar(http('scheme') as (p: Part) => Word | undefined, m.scheme);
+  scalar(mcp('server') as (p: Part) => Word | undefined, m.server);
+  scalar(mcp('tool') as (p: Part) => Word | undefined, m.tool);
+  if (m.interpreted !== undefined) tests.push((p) => p.kind === 'mcp_tool' && p.interpreted === m.interpreted);
+  if (m.annotations !== undefined) {
+    const want = Object.entries(m.annotations);
+    tests.push((p) => p.kind === 'mcp_tool' && want.every(([k, v]) => p.annotations[k] === v));
+  }
+  scalar((p) => (p.kind === 'file_read' || p.kind === 'file_write' ? p.path : undefined), m.path, true);
+  if (m.tags !== undefined) {
+    const wanted = new Set<string>(Array.isArray(m.tags) ? m.tags : [m.tags]);
+    tests.push((p) => p.tags.some((t) => wanted.has(t)));
+  }
+  return (part, ctx) => {
+    for (const t of tests) if (!t(part, ctx)) return false;
+    return true;
+  };
+}
+
+const GLOB_CHARS = /[*?[\]{}()!+@]/;
+
+/** Globs over plain strings: exact names go to a set, the rest to picomatch. */
+function stringGlobs(g: string | string[], fold?: (s: string) => string): StringTest {
+  const patterns = (Array.isArray(g) ? g : [g]).map((p) => (fold ? fold(p) : p));
+  const exact = new Set(patterns.filter((p) => !GLOB_CHARS.test(p)));
+  const globbed = patterns.filter((p) => GLOB_CHARS.test(p));
+  const match = globbed.length > 0 ? picomatch(globbed, { dot: true }) : null;
+  return (value) => {
+    const v = fold ? fold(value) : value;
+    return exact.has(v) || (match !== null && match(v));
+  };
+}
+
+/**
+ * Path globs: `~` and `~/…` → home, `/…` absolute, `**…` anywhere, anything else relative to the
+ * workspace. Compiled per (workspace, home) and cached.
+ */
+function pathGlobs(g: string | string[]): StringTest {
+  const patterns = Array.isArray(g) ? g : [g];
+  const cache = new Map<string, StringTest>();
+  return (value, ctx) => {
+    const key = `${ctx.cwd}\0${ctx.home}`;
+    let test = cache.get(key);
+    if (test === undefined) {
+      if (cache.size > 64) cache.clear();
+      test = stringGlobs(patterns.map((p) => anchorPath(p, ctx)));
+      cache.set(key, test);
+    }
+    return test(value, ctx);
+  };
+}
+
+export function anchorPath(pattern: string, ctx: Context): string {
+  if (pattern === '~' || pattern.startsWith('~/')) return ctx.home + pattern.slice(1);
+  if (pattern.startsWith('/') || pattern.startsWith('**')) return pattern;
+  if (pattern === '.' || pattern === './') return ctx.cwd;
+  return `${ctx.cwd}/${pattern.replace(/^\.\//, '')}`;
+}
+
+function compileCondition(expr: string): (part: Part, ctx: Context) => boolean | string {
+  const program = plan(cel, parseCel(expr));
+  return (part, ctx) => {
+    try {
+      const result = program({ part: part as unknown as Record<string, unknown>, context: { cwd: ctx.cwd, home: ctx.home } } as never);
+      if (isCelError(result)) return `the condition \`${expr}\` failed: ${result.message}`;
+      if (typeof result !== 'boolean') return `the condition \`${expr}\` gave ${typeof result}, not a bool`;
+      return result;
+    } catch (err) {
+      return `the condition \`${expr}\` failed: ${(err as Error).message}`;
+    }
+  };
+}

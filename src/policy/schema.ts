@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { ACTION_KINDS, PART_TAGS } from '../actions/action.js';
+
+/**
+ * The policy file format, as a zod schema: the one source for validation and for the JSON Schema
+ * that editors use (`gatehouse policy schema`).
+ *
+ * A rule names one or more action kinds and matchers over the facts of a part. Lists are any-of;
+ * a quantified list (`{any|all|none: [...]}`) says how the part's list of values must match.
+ * Globs are picomatch globs; path globs resolve `~/…` against home, `/…` as absolute, a leading
+ * `**` as anywhere, and anything else against the workspace (the action's `cwd`).
+ */
+
+export const VERDICTS = ['allow', 'ask', 'deny'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+const nonEmpty = z.string().min(1);
+const globs = z.union([nonEmpty, z.array(nonEmpty).min(1)]).describe('a glob, or a list of globs of which any may match');
+const quantified = z.union([
+  globs,
+  z.strictObject({
+    any: globs.optional().describe('at least one value matches one of these'),
+    all: globs.optional().describe('there is at least one value, every value is known, and each matches one of these'),
+    none: globs.optional().describe('every value is known and none matches any of these'),
+  }).refine((q) => q.any !== undefined || q.all !== undefined || q.none !== undefined, 'give at least one of any, all, none'),
+]).describe('globs matched against a list of values: a plain list means any');
+
+const kinds = z.union([z.enum(ACTION_KINDS), z.array(z.enum(ACTION_KINDS)).min(1)]);
+const where = z.union([z.enum(['none', 'trivial', 'present']), z.array(z.enum(['none', 'trivial', 'present'])).min(1)]);
+const tags = z.union([z.enum(PART_TAGS), z.array(z.enum(PART_TAGS)).min(1)]);
+
+/** Matcher fields and the kinds each applies to. */
+export const MATCHER_KINDS: Record<string, readonly string[]> = {
+  program: ['shell'], subcommand: ['shell'], flags: ['shell'], args: ['shell'], paths: ['shell'], assigns: ['shell'], script: ['shell'],
+  statement: ['sql'], tables: ['sql'], where: ['sql'], readOnly: ['sql'], functions: ['sql'],
+  method: ['http'], host: ['http'], urlPath: ['http'], scheme: ['http'],
+  server: ['mcp_tool'], tool: ['mcp_tool'], interpreted: ['mcp_tool'], annotations: ['mcp_tool'],
+  path: ['file_read', 'file_write'],
+  tags: ACTION_KINDS,
+};
+
+const matcherShape = {
+  program: globs.optional().describe('shell: the normalized program name'),
+  subcommand: globs.optional().describe('shell: the subcommand (`git push` → push)'),
+  flags: quantified.optional().describe('shell: normalized flag names (`-rf` → recursive, force)'),
+  args: quantified.optional().describe('shell: positional arguments after the subcommand'),
+  paths: quantified.optional().describe('shell: positional arguments resolved as paths (path globs)'),
+  assigns: globs.optional().describe('shell: names of variables the command assigns or unsets'),
+  script: globs.optional().describe('shell: the script file a shell or interpreter runs (path globs)'),
+  statement: globs.optional().describe('sql: statement kind (select, delete, drop_table, drop_database, …)'),
+  tables: quantified.optional().describe('sql: tables, schema-qualified when written so'),
+  where: where.optional().describe('sql: UPDATE/DELETE WHERE clause: none, trivial (always true) or present'),
+  readOnly: z.boolean().optional().describe('sql: the statement only reads'),
+  functions: quantified.optional().describe('sql: functions the statement calls'),
+  method: globs.optional().describe('http: method, upper case'),
+  host: globs.optional().describe('http: host name or IP, lower case'),
+  urlPath: globs.optional().describe('http: URL path'),
+  scheme: globs.optional().describe('http: URL scheme'),
+  server: globs.optional().describe('mcp_tool: server name'),
+  tool: globs.optional().describe('mcp_tool: tool name'),
+  interpreted: z.boolean().optional().describe('mcp_tool: the arguments became parts of their own (a command, SQL, a URL, paths)'),
+  annotations: z.record(z.string(), z.union([z.boolean(), z.string(), z.number()])).optional().describe('mcp_tool: annotation values that must all be equal'),
+  path: globs.optional().describe('file_read/file_write: the resolved path (path globs)'),
+  tags: tags.optional().describe('analysis tags, any of'),
+};
+
+export const matcherSchema = z.strictObject(matcherShape);
+export type MatcherSpec = z.infer<typeof matcherSchema>;
+
+export const ruleSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower case letters, digits, `.`, `_` and `-`, starting with a letter or digit').describe('unique rule id'),
+  verdict: z.enum(VERDICTS),
+  kind: kinds.describe('the action kind(s) the rule judges'),
+  reason: z.string().optional().describe('why, shown to the agent and the reviewer'),
+  ...matcherShape,
+  unless: matcherSchema.optional().describe('the rule does not apply when every matcher here matches'),
+  when: z.string().min(1).optional().describe('a CEL condition over `part` and `context`; it must be true for the rule to apply'),
+});
+export type RuleSpec = z.infer<typeof ruleSchema>;
+
+export const policySchema = z.strictObject({
+  version: z.literal(1).describe('the format version: 1'),
+  description: z.string().optional(),
+  default: z.enum(['deny', 'ask']).default('deny').describe('verdict for a part no rule matches'),
+  rules: z.array(ruleSchema).describe('order never changes the verdict: deny wins, then ask, then allow'),
+});
+export type PolicySpec = z.infer<typeof policySchema>;
+
+/** The JSON Schema (draft 2020-12) of the policy file, for editors. */
+export function policyJsonSchema(): Record<string, unknown> {
+  return {
+    $id: 'https://gatehouse.dev/schema/policy-v1.json',
+    title: 'Gatehouse policy',
+    ...(z.toJSONSchema(policySchema, { io: 'input' }) as Record<string, unknown>),
+  };
+}
