@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { check, CHECK_HELP } from './check.js';
+import { processIo, type Io } from './common.js';
+import { hook } from './hook.js';
+import { init } from './init.js';
+import { policyCommand } from './policy.js';
+
+export const HELP = `Gatehouse — a policy gateway between AI agents and the systems they act on.
+
+Usage: gatehouse <command> [options]
+
+Commands:
+  check      judge a shell command, SQL text or a stream of actions (exit 0 allow, 10 ask, 20 deny)
+  policy     test a policy against cases, validate a policy file, print the policy JSON Schema
+  init       write the built-in default policy out to edit
+  hook       run as an agent hook (claude-code: a PreToolUse hook)
+  help       this text; \`gatehouse <command> --help\` for a command's options
+
+Examples:
+  gatehouse check -- 'git status && rm -rf ~'
+  gatehouse check --sql 'DELETE FROM orders'
+  gatehouse check --jsonl < actions.jsonl
+  gatehouse policy test cases.yaml --policy gatehouse.yaml
+`;
+
+/**
+ * Runs the CLI.
+ * @param argv the arguments after the program name.
+ * @returns the exit status.
+ */
+export async function run(argv: string[], io: Io = processIo, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'check':
+      return check(rest, io, stdin);
+    case 'policy':
+      return policyCommand(rest, io);
+    case 'init':
+      return init(rest, io);
+    case 'hook':
+      return hook(rest, io, stdin);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(command === 'help' && rest[0] === 'check' ? CHECK_HELP : HELP);
+      return command === undefined ? 2 : 0;
+    case '--version':
+    case '-V': {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      io.out(`gatehouse ${pkg.version}\n`);
+      return 0;
+    }
+    default:
+      io.err(`gatehouse: unknown command \`${command}\`\n\n${HELP}`);
+      return 2;
+  }
+}

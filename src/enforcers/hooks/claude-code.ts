@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import type { Action } from '../../actions/action.js';
+import type { Decision } from '../../engine/decide.js';
+
+/**
+ * Claude Code's PreToolUse hook as an enforcement point: the hook's JSON in, an {@link Action}
+ * out, and the decision back as `hookSpecificOutput`. Shapes per Claude Code's hooks reference
+ * ("PreToolUse input", "PreToolUse decision control").
+ */
+
+const payloadSchema = z.object({
+  session_id: z.string().optional(),
+  cwd: z.string().min(1).refine((s) => s.startsWith('/'), 'must be an absolute path'),
+  hook_event_name: z.string(),
+  tool_name: z.string().min(1),
+  tool_input: z.record(z.string(), z.unknown()),
+});
+export type HookPayload = z.infer<typeof payloadSchema>;
+
+/** What to judge: an action, or (for a tool Gatehouse has no mapping for) the policy default. */
+export type HookAction = { ok: true; action: Action } | { ok: true; unmapped: string } | { ok: false; reason: string };
+
+/**
+ * Maps a PreToolUse payload to an action: `Bash` → shell, `Read`/`Grep`/`Glob` → file_read,
+ * `Write`/`Edit`/`MultiEdit`/`NotebookEdit` → file_write, `WebFetch` → http GET,
+ * `mcp__<server>__<tool>` → mcp_tool; any other tool is unmapped.
+ * @param value the parsed JSON from standard input.
+ */
+export function hookAction(value: unknown): { payload?: HookPayload } & HookAction {
+  const parsed = payloadSchema.safeParse(value);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    return { ok: false, reason: `not a Claude Code hook payload: \`${i?.path.join('.') || 'input'}\` ${i?.message ?? ''}` };
+  }
+  const p = parsed.data;
+  if (p.hook_event_name !== 'PreToolUse') return { ok: false, reason: `this hook handles PreToolUse, not ${p.hook_event_name}` };
+  const input = p.tool_input;
+  const str = (key: string): string | null => (typeof input[key] === 'string' && (input[key] as string).length > 0 ? (input[key] as string) : null);
+  const need = (key: string): { ok: false; reason: string } => ({ ok: false, reason: `${p.tool_name}: tool_input.${key} is missing or not a string` });
+  const done = (action: Action) => ({ payload: p, ok: true as const, action });
+  switch (p.tool_name) {
+    case 'Bash': {
+      const command = typeof input.command === 'string' ? input.command : null;
+      return command === null ? need('command') : done({ kind: 'shell', command, cwd: p.cwd });
+    }
+    case 'Read': {
+      const path = str('file_path');
+      return path === null ? need('file_path') : done({ kind: 'file_read', path, cwd: p.cwd });
+    }
+    case 'Grep':
+    case 'Glob':
+      return done({ kind: 'file_read', path: str('path') ?? p.cwd, cwd: p.cwd });
+    case 'Write':
+    case 'Edit':
+    case 'MultiEdit': {
+      const path = str('file_path');
+      return path === null ? need('file_path') : done({ kind: 'file_write', path, cwd: p.cwd, ...(typeof input.content === 'string' ? { content: input.content } : {}) });
+    }
+    case 'NotebookEdit': {
+      const path = str('notebook_path');
+      return path === null ? need('notebook_path') : done({ kind: 'file_write', path, cwd: p.cwd });
+    }
+    case 'WebFetch': {
+      const url = str('url');
+      return url === null ? need('url') : done({ kind: 'http', method: 'GET', url });
+    }
+    default: {
+      const mcp = /^mcp__(.+?)__(.+)$/.exec(p.tool_name);
+      if (mcp) return done({ kind: 'mcp_tool', server: mcp[1] as string, tool: mcp[2] as string, arguments: input, cwd: p.cwd });
+      return { payload: p, ok: true, unmapped: p.tool_name };
+    }
+  }
+}
+
+/** The hook's answer on standard output (exit 0). */
+export function hookOutput(decision: Decision): Record<string, unknown> {
+  const reason = `Gatehouse ${decision.verdict} (rule ${decision.rule.id}): ${decision.reasons.join('; ')}`;
+  return {
+    hookSpecificOutput: {
+      hookEventName: 'PreToolUse',
+      permissionDecision: decision.verdict,
+      permissionDecisionReason: reason.length > 4000 ? reason.slice(0, 3999) + '…' : reason,
+    },
+  };
+}
