@@ -39,6 +39,7 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
       case 'sql': {
         const bad = badText(action.sql, 'the SQL');
         if (bad) return bad;
+        if (action.sql.trim() === '') return { ok: false, reason: 'the SQL is empty' };
         const result = analyzeSql(action.sql, 'the SQL');
         if (result.ok && result.parts.length === 0) return { ok: false, reason: 'the SQL holds no statement' };
         return result;

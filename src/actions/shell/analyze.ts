@@ -102,26 +102,32 @@ class Walker implements Runner {
     }
   }
 
-  sequence(nodes: Node[], env: Env, stdin: Stdin): Stdin {
+  /**
+   * Walks statements in order. `tail`, when given, is the input of the last command: bash binds a
+   * heredoc or `<` written after `a && b` to `b`, though the grammar wraps the whole list.
+   */
+  sequence(nodes: Node[], env: Env, stdin: Stdin, tail?: Stdin): Stdin {
     const statements = nodes.filter((n) => n.type !== 'comment');
     let out: Stdin = null;
     statements.forEach((node, i) => {
       const where = statements.length > 1 ? `the ${ordinal(i + 1)} command` : '';
       const child = where ? { ...env, where: join(where, env.where) } : env;
-      out = this.statement(node, child, i === 0 ? stdin : null);
+      const last = i === statements.length - 1;
+      out = this.statement(node, child, i === 0 && !(last && tail !== undefined) ? stdin : null, last ? tail : undefined);
       env.cwd = child.cwd; // INVARIANT: a `cd` is seen by the later commands of the same scope
     });
     return out;
   }
 
-  statement(node: Node, env: Env, stdin: Stdin): Stdin {
+  statement(node: Node, env: Env, stdin: Stdin, tail?: Stdin): Stdin {
+    if (tail !== undefined && node.type !== 'list' && node.type !== 'pipeline') stdin = tail;
     switch (node.type) {
       case 'command':
         return this.command(node, env, stdin);
       case 'redirected_statement':
         return this.redirected(node, env, stdin);
       case 'pipeline':
-        return this.pipeline(named(node), env, stdin);
+        return this.pipeline(named(node), env, stdin, tail);
       case 'list': {
         // a && b || c nests to the left; flatten it iteratively to keep the stack shallow
         const items: Node[] = [];
@@ -133,7 +139,7 @@ class Walker implements Runner {
           if (cur === undefined) break;
         }
         if (cur !== undefined) items.unshift(cur);
-        return this.sequence(items, env, stdin);
+        return this.sequence(items, env, stdin, tail);
       }
       case 'subshell':
         return this.sequence(named(node), { ...env }, stdin);
@@ -187,12 +193,13 @@ class Walker implements Runner {
     return out;
   }
 
-  pipeline(nodes: Node[], env: Env, stdin: Stdin): Stdin {
+  pipeline(nodes: Node[], env: Env, stdin: Stdin, tail?: Stdin): Stdin {
     let input = stdin;
     const stages = nodes.filter((n) => n.type !== 'comment');
     stages.forEach((node, i) => {
       const where = `the ${ordinal(i + 1)} command of a pipeline`;
-      input = this.statement(node, { ...env, where: join(where, env.where) }, input);
+      const last = i === stages.length - 1;
+      input = this.statement(node, { ...env, where: join(where, env.where) }, last && tail !== undefined ? tail : input, last ? tail : undefined);
     });
     return input;
   }
@@ -203,7 +210,8 @@ class Walker implements Runner {
     const after: { pipeline?: Node; right?: Node } = {};
     const redirects = [...node.childrenForFieldName('redirect'), ...node.namedChildren.filter((c) => c?.type === 'herestring_redirect')] as Node[];
     for (const r of redirects) input = this.redirect(r, env, input, after, body?.text ?? '');
-    let out: Stdin = body ? this.statement(body, env, input) : null;
+    const routed = input !== stdin && (body?.type === 'list' || body?.type === 'pipeline');
+    let out: Stdin = body ? (routed ? this.statement(body, env, stdin, input) : this.statement(body, env, input)) : null;
     if (after.pipeline) out = this.pipeline(named(after.pipeline), env, out);
     if (after.right) out = this.statement(after.right, env, null);
     return out;
