@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Action } from '../actions/action.js';
 import { loadParsers } from '../actions/classify.js';
 import { defaultPolicy } from '../policy/load.js';
-import { corpusCases } from './corpus.test.js';
+import { corpusCases } from '../testing/corpus.js';
 import { decide, type Decision } from './decide.js';
 
 const ctx = { cwd: '/home/dev/app', home: '/home/dev' };

@@ -1,0 +1,98 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gatehouse } from '../../testing/process.js';
+
+/** Real PreToolUse payloads (Claude Code hooks reference), fed to a real hook process. */
+function payload(tool_name: string, tool_input: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return JSON.stringify({
+    session_id: 'abc123',
+    transcript_path: '/home/dev/.claude/projects/app/abc123.jsonl',
+    cwd: '/home/dev/app',
+    permission_mode: 'default',
+    hook_event_name: 'PreToolUse',
+    tool_name,
+    tool_input,
+    tool_use_id: 'toolu_01ABC',
+    ...extra,
+  });
+}
+
+function runHook(input: string | Buffer, args: string[] = []) {
+  const r = gatehouse(['hook', 'claude-code', ...args], input, { HOME: '/home/dev' });
+  return { ...r, out: r.status === 0 && r.stdout ? JSON.parse(r.stdout).hookSpecificOutput : null };
+}
+
+describe('gatehouse hook claude-code', () => {
+  it('blocks rm -rf ~ and allows git status', () => {
+    const deny = runHook(payload('Bash', { command: 'rm -rf ~', description: 'clean up' }));
+    assert.equal(deny.status, 0, deny.stderr);
+    assert.equal(deny.out.hookEventName, 'PreToolUse');
+    assert.equal(deny.out.permissionDecision, 'deny');
+    assert.match(deny.out.permissionDecisionReason, /shell-delete-root-or-home/);
+    const allow = runHook(payload('Bash', { command: 'git status', description: 'Show status', timeout: 120000, run_in_background: false }));
+    assert.equal(allow.out.permissionDecision, 'allow');
+  });
+
+  it('asks for what a human should see', () => {
+    assert.equal(runHook(payload('Bash', { command: 'git push --force origin main' })).out.permissionDecision, 'ask');
+  });
+
+  it('maps every tool kind', () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['Read', { file_path: '/home/dev/app/src/index.ts' }, 'allow'],
+      ['Read', { file_path: '/home/dev/.ssh/id_ed25519', offset: 1, limit: 20 }, 'deny'],
+      ['Write', { file_path: '/home/dev/app/src/a.ts', content: 'export {}\n' }, 'allow'],
+      ['Write', { file_path: '/home/dev/.ssh/authorized_keys', content: 'ssh-ed25519 AAAA x' }, 'deny'],
+      ['Edit', { file_path: '/etc/hosts', old_string: 'a', new_string: 'b', replace_all: false }, 'deny'],
+      ['Edit', { file_path: '/home/dev/app/README.md', old_string: 'a', new_string: 'b' }, 'allow'],
+      ['MultiEdit', { file_path: '/home/dev/.bashrc', edits: [{ old_string: 'a', new_string: 'b' }] }, 'ask'],
+      ['NotebookEdit', { notebook_path: '/home/dev/app/nb.ipynb', new_source: 'print(1)', cell_id: 'c1', edit_mode: 'replace' }, 'allow'],
+      ['WebFetch', { url: 'https://docs.python.org/3/', prompt: 'summarize' }, 'allow'],
+      ['WebFetch', { url: 'http://169.254.169.254/latest/meta-data/', prompt: 'x' }, 'deny'],
+      ['Grep', { pattern: 'TODO', path: '/home/dev/app/src', output_mode: 'content' }, 'allow'],
+      ['Grep', { pattern: 'sk_live', path: '/home/dev/.aws' }, 'deny'],
+      ['Glob', { pattern: '**/*.ts' }, 'allow'],
+      ['mcp__filesystem__read_file', { path: '/home/dev/app/src/index.ts' }, 'allow'],
+      ['mcp__github__merge_pull_request', { owner: 'acme', repo: 'app', pullNumber: 412 }, 'ask'],
+      ['mcp__postgres__query', { sql: 'DROP DATABASE production' }, 'deny'],
+      ['Task', { prompt: 'x', description: 'y', subagent_type: 'general' }, 'deny'],
+    ];
+    for (const [tool, input, want] of cases) {
+      const r = runHook(payload(tool, input));
+      assert.equal(r.status, 0, `${tool}: ${r.stderr}`);
+      assert.equal(r.out.permissionDecision, want, `${tool} ${JSON.stringify(input)}: ${r.out.permissionDecisionReason}`);
+      assert.ok(r.out.permissionDecisionReason.length > 0);
+    }
+  });
+
+  it('blocks (exit 2, reason on stderr) on anything it cannot handle', () => {
+    const bad: (string | Buffer)[] = [
+      '',
+      'not json',
+      Buffer.from([0x7b, 0xff, 0x7d]),
+      JSON.stringify({ hook_event_name: 'PreToolUse', tool_name: 'Bash' }),
+      payload('Bash', {}),
+      payload('Read', { file_path: 42 }),
+      payload('Bash', { command: 'ls' }, { hook_event_name: 'PostToolUse' }),
+      payload('Bash', { command: 'ls' }, { cwd: 'relative/dir' }),
+    ];
+    for (const input of bad) {
+      const r = runHook(input);
+      assert.equal(r.status, 2, `${String(input).slice(0, 80)} → ${r.status} ${r.stdout}`);
+      assert.match(r.stderr, /Gatehouse blocked this call: ./);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('blocks when its policy is broken', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-hook-'));
+    const policy = join(dir, 'p.yaml');
+    writeFileSync(policy, 'version: 1\nrules:\n  - id: x\n    verdict: allow\n');
+    const r = runHook(payload('Bash', { command: 'git status' }), ['--policy', policy]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /p\.yaml:3/);
+  });
+});
