@@ -126,6 +126,8 @@ export interface ShellPart extends PartBase {
   paths: Word[];
   /** Names of variables assigned by or for this command (`X=1 cmd`, `export X=1`, `unset X`). */
   assigns: string[];
+  /** Names of variables this command's own words expand (`echo $GITHUB_TOKEN` → `GITHUB_TOKEN`). */
+  expands: string[];
   /** Resolved path of the script a shell or interpreter runs, or of a program named by a path outside the system's bin directories. */
   script: Word;
   /** Directory the command runs in; null after a `cd` to an unknown place. */

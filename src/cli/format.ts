@@ -15,7 +15,7 @@ export function ruleLabel(rule: RuleRef): string {
 export function partFacts(part: Part): Record<string, unknown> {
   switch (part.kind) {
     case 'shell':
-      return { program: part.program, subcommand: part.subcommand, flags: part.flags, args: part.args, paths: part.paths, assigns: part.assigns, script: part.script, cwd: part.cwd, text: part.text };
+      return { program: part.program, subcommand: part.subcommand, flags: part.flags, args: part.args, paths: part.paths, assigns: part.assigns, expands: part.expands, script: part.script, cwd: part.cwd, text: part.text };
     case 'sql':
       return { statement: part.statement, tables: part.tables, where: part.where, readOnly: part.readOnly, functions: part.functions, text: part.text };
     case 'http':

@@ -138,6 +138,7 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
   list(shell('args'), m.args);
   list(shell('paths'), m.paths, true);
   list(shell('assigns'), m.assigns);
+  list(shell('expands'), m.expands);
   scalar(shell('script') as (p: Part) => Word | undefined, m.script, true);
   scalar(sql('statement') as (p: Part) => Word | undefined, m.statement);
   list(sql('tables'), m.tables);

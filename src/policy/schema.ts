@@ -31,7 +31,7 @@ const tags = z.union([z.enum(PART_TAGS), z.array(z.enum(PART_TAGS)).min(1)]);
 
 /** Matcher fields and the kinds each applies to. */
 export const MATCHER_KINDS: Record<string, readonly string[]> = {
-  program: ['shell'], subcommand: ['shell'], flags: ['shell'], args: ['shell'], paths: ['shell'], assigns: ['shell'], script: ['shell'],
+  program: ['shell'], subcommand: ['shell'], flags: ['shell'], args: ['shell'], paths: ['shell'], assigns: ['shell'], expands: ['shell'], script: ['shell'],
   statement: ['sql'], tables: ['sql'], where: ['sql'], readOnly: ['sql'], functions: ['sql'],
   method: ['http'], host: ['http'], urlPath: ['http'], scheme: ['http'],
   server: ['mcp_tool'], tool: ['mcp_tool'], interpreted: ['mcp_tool'], annotations: ['mcp_tool'],
@@ -46,6 +46,7 @@ const matcherShape = {
   args: quantified.optional().describe('shell: positional arguments after the subcommand'),
   paths: quantified.optional().describe('shell: positional arguments resolved as paths (path globs)'),
   assigns: globs.optional().describe('shell: names of variables the command assigns or unsets'),
+  expands: globs.optional().describe('shell: names of variables the command\'s own words expand'),
   script: globs.optional().describe('shell: the script file a shell or interpreter runs (path globs)'),
   statement: globs.optional().describe('sql: statement kind (select, delete, drop_table, drop_database, …)'),
   tables: quantified.optional().describe('sql: tables, schema-qualified when written so'),

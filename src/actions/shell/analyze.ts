@@ -70,6 +70,10 @@ export function analyzeShell(command: string, ctx: Context): ShellAnalysis {
 
 class Walker implements Runner {
   readonly parts: Part[] = [];
+  /** Variables expanded by the words of the command being read (innermost command wins). */
+  private expanded: string[] = [];
+  /** The texts being walked, innermost last: heredoc bodies are cut from them. */
+  private readonly sources: string[] = [];
   constructor(readonly ctx: Context) {}
 
   fail(reason: string): never {
@@ -89,6 +93,7 @@ class Walker implements Runner {
   /** Parses and walks a bash text (the top level, `bash -c`, `eval`, a piped or heredoc script). */
   script(text: string, env: Env, stdin: Stdin): void {
     const tree = parseBash(text);
+    this.sources.push(text);
     try {
       const bad = firstError(tree.rootNode);
       if (bad !== null) {
@@ -98,6 +103,7 @@ class Walker implements Runner {
       }
       this.sequence(named(tree.rootNode), env, stdin);
     } finally {
+      this.sources.pop();
       tree.delete();
     }
   }
@@ -246,10 +252,20 @@ class Walker implements Runner {
         const start = r.children.find((c) => c?.type === 'heredoc_start');
         const quoted = start !== undefined && start !== null && /['"\\]/.test(start.text);
         const strip = r.children.some((c) => c?.type === '<<-');
+        const end = r.children.find((c) => c?.type === 'heredoc_end');
+        let body: Node | undefined;
         for (const child of named(r)) {
+          if (r.childForFieldName('argument')?.id === child.id || child.type === 'word') {
+            // the grammar reads a body line starting with `\` as an argument; a real one we refuse
+            if (child.text.startsWith('\n')) {
+              if (!quoted) this.expression(child, env, `the heredoc of \`${clip(owner)}\``);
+              continue;
+            }
+            this.fail(`an argument after a heredoc the analysis cannot account for: \`${clip(child.text)}\``);
+          }
           switch (child.type) {
             case 'heredoc_start': case 'heredoc_end': break;
-            case 'heredoc_body': text = this.heredocBody(child, env, quoted, strip, owner); break;
+            case 'heredoc_body': body = child; break;
             case 'pipeline': after.pipeline = child; break;
             case 'file_redirect': case 'herestring_redirect': case 'heredoc_redirect':
               stdin = this.redirect(child, env, stdin, after, owner); break;
@@ -258,6 +274,13 @@ class Walker implements Runner {
               else this.fail(`a \`${child.type}\` after a heredoc the analysis cannot account for: \`${clip(child.text)}\``);
           }
         }
+        if (start && end) {
+          // the body is everything from the line after the heredoc's command line to its delimiter
+          const source = this.sources[this.sources.length - 1] ?? '';
+          const from = source.indexOf('\n', start.endIndex);
+          const raw = from >= 0 && from < end.startIndex ? source.slice(from + 1, end.startIndex) : '';
+          text = this.heredocBody(raw, body, env, quoted, strip, owner);
+        }
         return text ?? stdin;
       }
       default:
@@ -265,11 +288,11 @@ class Walker implements Runner {
     }
   }
 
-  heredocBody(body: Node, env: Env, quoted: boolean, strip: boolean, owner: string): Stdin {
-    const raw = strip ? body.text.replace(/^\t+/gm, '') : body.text;
+  heredocBody(source: string, body: Node | undefined, env: Env, quoted: boolean, strip: boolean, owner: string): Stdin {
+    const raw = strip ? source.replace(/^\t+/gm, '') : source;
     if (quoted) return { text: raw };
     let known = true;
-    for (const child of named(body)) {
+    for (const child of body ? named(body) : []) {
       if (child.type === 'heredoc_content') continue;
       if (this.word(child, env, `the heredoc of \`${clip(owner)}\``) === null) known = false;
     }
@@ -277,6 +300,16 @@ class Walker implements Runner {
   }
 
   command(node: Node, env: Env, stdin: Stdin): Stdin {
+    const outer = this.expanded;
+    this.expanded = [];
+    try {
+      return this.commandWords(node, env, stdin);
+    } finally {
+      this.expanded = outer;
+    }
+  }
+
+  private commandWords(node: Node, env: Env, stdin: Stdin): Stdin {
     const assigns: string[] = [];
     for (const child of named(node)) if (child.type === 'variable_assignment') assigns.push(this.assignment(child, env));
     let input = stdin;
@@ -290,7 +323,7 @@ class Walker implements Runner {
     const program = this.word(nameNode.namedChildren[0] ?? nameNode, env, 'the program name');
     const argNodes = node.childrenForFieldName('argument').filter((n): n is Node => n !== null);
     const args = argNodes.map((a) => this.word(a, env, `an argument of \`${clip(nameNode.text)}\``));
-    return this.simple([program, ...args], env, input, { text: node.text, assigns, tags: [] });
+    return this.simple([program, ...args], env, input, { text: node.text, assigns, tags: [], expands: [...new Set(this.expanded)] });
   }
 
   /**
@@ -298,12 +331,12 @@ class Walker implements Runner {
    * emits its part and lets the program's semantics add parts (wrapped commands, nested scripts,
    * SQL, files, HTTP). Returns what it writes to standard output, when that is known.
    */
-  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[] }): Stdin {
+  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[] }): Stdin {
     const [first, ...rest] = words;
     if (first === undefined) return null;
     if (first === null) {
       const parsed = parseArgv('', rest);
-      this.emit(shellPart({ program: null, ...parsed, assigns: info.assigns, tags: ['dynamic-program', ...info.tags], env, text: info.text, ctx: this.ctx }));
+      this.emit(shellPart({ program: null, ...parsed, assigns: info.assigns, expands: info.expands, tags: ['dynamic-program', ...info.tags], env, text: info.text, ctx: this.ctx }));
       return { unknown: `the output of \`${clip(info.text)}\`` };
     }
     let program = first;
@@ -321,7 +354,7 @@ class Walker implements Runner {
       return { unknown: `the output of the function \`${program}\`` }; // its body was judged where it was defined
     }
     if (env.fn !== null && program === env.fn) tags.push('self-recursive');
-    return applySemantics(this, { program, words: rest, env, stdin, text: info.text, assigns: info.assigns, tags, script });
+    return applySemantics(this, { program, words: rest, env, stdin, text: info.text, assigns: info.assigns, expands: info.expands ?? [], tags, script });
   }
 
   functionDefinition(node: Node, env: Env): Stdin {
@@ -419,6 +452,8 @@ class Walker implements Runner {
       case 'expansion': {
         const kids = named(node);
         const only = kids.length === 1 && kids[0]?.type === 'variable_name' ? kids[0].text : null;
+        const name = kids.find((k) => k.type === 'variable_name')?.text;
+        if (name !== undefined) this.expanded.push(name);
         for (const k of kids) if (k.type !== 'variable_name' && k.type !== 'special_variable_name') this.expression(k, env, role);
         if (only === 'HOME') return this.ctx.home;
         if (only === 'PWD') return env.cwd;
@@ -474,6 +509,7 @@ export function shellPart(p: {
   options?: Record<string, Word>;
   args?: Word[];
   assigns?: string[];
+  expands?: string[];
   tags?: PartTag[];
   script?: Word;
   env: Env;
@@ -490,6 +526,7 @@ export function shellPart(p: {
     args,
     paths: p.ctx ? args.map((a) => resolvePath(a, p.env.cwd, (p.ctx as Context).home)) : args.map(() => null),
     assigns: p.assigns ?? [],
+    expands: p.expands ?? [],
     script: p.script ?? null,
     cwd: p.env.cwd,
     text: p.text,

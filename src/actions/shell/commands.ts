@@ -19,7 +19,7 @@ export interface Runner {
   fail(reason: string): never;
   nested(env: Env, where: string): Env;
   script(text: string, env: Env, stdin: Stdin): void;
-  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[] }): Stdin;
+  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[] }): Stdin;
   sql(text: string, env: Env, where: string): void;
 }
 
@@ -31,6 +31,8 @@ export interface Invocation {
   stdin: Stdin;
   text: string;
   assigns: string[];
+  /** Variables the command's words expand. */
+  expands: string[];
   tags: PartTag[];
   /** Resolved path when the program was named by a path outside the system's bin directories. */
   script: Word;
@@ -82,12 +84,13 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       return unknownOut;
     }
     const innerTags: PartTag[] = wrapped.unknownTarget ? ['unknown-target'] : [];
-    return run.simple(wrapped.inner, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags });
+    return run.simple(wrapped.inner, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags, expands: inv.expands });
   }
 
   if (program === 'find') return find(run, inv);
 
-  const parsed = parseArgv(program, words);
+  const oldStyle = program === 'tar' && typeof words[0] === 'string' && /^[A-Za-z]+$/.test(words[0]);
+  const parsed = parseArgv(program, oldStyle ? ['-' + (words[0] as string), ...words.slice(1)] : words);
   const tags: PartTag[] = [...inv.tags];
   const { args, options, flags } = parsed;
   const resolve = (w: Word) => resolvePath(w, env.cwd, run.ctx.home);
@@ -113,13 +116,14 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       const code = args[0];
       if (code === undefined || code === null) tags.push('inline-code');
       else run.script(code, run.nested({ ...env }, `the script of \`${program} -c\``), null);
-    } else if (args.length > 0) {
+    } else if (args.length > 0 && !flags.includes('s') && args[0] !== '-') {
       tags.push('script-file');
       script = resolve(args[0] as Word);
     } else if (inv.stdin !== null) {
+      // no script file (or `-s`, or `-`): the shell runs what arrives on its input
       if ('text' in inv.stdin) run.script(inv.stdin.text, run.nested({ ...env }, `the script \`${program}\` reads on its input`), null);
       else tags.push('stdin-code');
-    }
+    } else if (flags.includes('s') || args[0] === '-') tags.push('stdin-code');
   } else if (program === 'eval') {
     if (args.some((a) => a === null)) tags.push('inline-code');
     else run.script(args.join(' '), run.nested({ ...env }, 'the text run by `eval`'), null);
@@ -135,7 +139,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     tags.push('script-file');
     script = resolve(args[0] ?? null);
   } else if (SQL_CLIENTS.has(program)) {
-    sqlClient(run, inv, parsed, tags);
+    script = sqlClient(run, inv, parsed, tags) ?? script;
   } else if (program === 'xargs' || program === 'parallel') {
     // handled by unwrap(); unreachable
   }
@@ -182,6 +186,19 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       file('file_write', options.directory ?? '.', 'the directory extracted into');
     }
   }
+  if (program === 'zip' || program === '7z' || program === 'rar') {
+    const members = program === 'zip' ? args.slice(1) : args.slice(2);
+    const archive = program === 'zip' ? args[0] : args[1];
+    if (archive !== undefined) file('file_write', archive, 'the archive');
+    members.forEach((a) => file('file_read', a, 'a file archived'));
+  }
+  if ((program === 'aws' && parsed.subcommand === 's3' && ['cp', 'mv', 'sync'].includes(String(args[0]))) || (program === 'gsutil' && ['cp', 'mv', 'rsync'].includes(String(parsed.subcommand ?? args[0])))) {
+    // cloud copies: a local source is read (uploaded), a local destination written
+    const operands = (program === 'aws' ? args.slice(1) : parsed.subcommand ? args : args.slice(1)).filter((a) => a === null || !/^[a-z0-9]+:\/\//i.test(a));
+    const all = program === 'aws' ? args.slice(1) : parsed.subcommand ? args : args.slice(1);
+    const dest = all[all.length - 1];
+    for (const a of operands) file(a === dest ? 'file_write' : 'file_read', a, a === dest ? 'the destination' : 'a file uploaded');
+  }
   if (program === 'curl' || program === 'wget' || program === 'http' || program === 'https' || program === 'xh') web(run, inv, parsed, file);
   if (program === 'ssh') remoteCommand(run, inv, parsed);
   if (program === 'crontab' && args.length > 0 && args[0] !== '-') file('file_read', args[0] as Word, 'the crontab file');
@@ -191,7 +208,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
 }
 
 function emitShell(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]) {
-  const part = shellPart({ program: inv.program, ...parsed, assigns: inv.assigns, tags: [...new Set(tags)], script: inv.script, env: inv.env, text: inv.text, ctx: run.ctx });
+  const part = shellPart({ program: inv.program, ...parsed, assigns: inv.assigns, expands: inv.expands, tags: [...new Set(tags)], script: inv.script, env: inv.env, text: inv.text, ctx: run.ctx });
   run.emit(part);
   return part;
 }
@@ -345,17 +362,19 @@ function find(run: Runner, inv: Invocation): Stdin {
   const start = starts.length === 1 ? resolvePath(starts[0] as Word, env.cwd, run.ctx.home) : null;
   const name = typeof options.name === 'string' ? options.name : typeof options.iname === 'string' ? options.iname : '*';
   const found: Word = start === null || name.includes('/') ? null : `${start === '/' ? '' : start}/**/${name}`;
-  run.emit(shellPart({ program: 'find', flags, options, args: starts, assigns: inv.assigns, tags: inv.tags, env, text: inv.text, ctx: run.ctx }));
+  run.emit(shellPart({ program: 'find', flags, options, args: starts, assigns: inv.assigns, expands: inv.expands, tags: inv.tags, env, text: inv.text, ctx: run.ctx }));
   for (const raw of execs) {
     const cmd = raw.map((c) => (c === '{}' ? found : c !== null && c.includes('{}') ? null : c));
     if (cmd.length === 0) run.fail(`\`find -exec\` with no command in \`${clip(inv.text)}\``);
     const inner = run.nested({ ...env }, `the command \`find -exec\` runs on each file found`);
-    run.simple(cmd, inner, null, { text: raw.map((w) => w ?? '$?').join(' '), assigns: [], tags: found === null ? ['unknown-target'] : [] });
+    run.simple(cmd, inner, null, { text: raw.map((w) => w ?? '$?').join(' '), assigns: [], tags: found === null ? ['unknown-target'] : [], expands: inv.expands });
   }
   return { unknown: `the output of \`${clip(inv.text)}\`` };
 }
 
-function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]): void {
+/** Hands the SQL a client runs to the SQL analysis; returns the SQL file it runs, if any. */
+function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]): Word | undefined {
+  let script: Word | undefined;
   const { program, env, stdin } = inv;
   const { options, args } = parsed;
   const where = (how: string) => `the SQL of \`${program} ${how}\``;
@@ -365,6 +384,7 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
   if (program === 'sqlite3') for (const a of args.slice(1)) texts.push({ text: a, how: 'DB SQL' });
   if (program === 'psql' && 'file' in options) {
     tags.push('script-file');
+    script = resolvePath(options.file as Word, env.cwd, run.ctx.home);
     run.emit({ kind: 'file_read', path: resolvePath(options.file as Word, env.cwd, run.ctx.home), origin: join(`the SQL file of \`${program} -f\``, env.where), tags: [] });
   }
   if (texts.length === 0 && stdin !== null) texts.push({ text: 'text' in stdin ? stdin.text : null, how: '< input' });
@@ -378,8 +398,46 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
       tags.push('inline-code');
       continue;
     }
-    run.sql(text, env, where(how));
+    const meta = program === 'psql' ? psqlMeta(run, inv, text, tags) : { sql: text };
+    if (meta.script !== undefined) script = meta.script;
+    if (meta.sql.trim() !== '') run.sql(meta.sql, env, where(how));
   }
+  return script;
+}
+
+/** psql meta-commands that only describe, format or set client variables. */
+const PSQL_READ_META = /^\\(d\S*|l\+?|list|x|timing|pset|conninfo|encoding|echo|qecho|set|unset|q|quit|\?|h|help|sf\+?|sv\+?|z|c|connect|lo_list|a|C|f|H|T|t|r|p|print|errverbose|warn)(\s|$)/;
+
+/**
+ * Splits psql input into SQL and backslash meta-commands (whole lines): `\! cmd` and `\o |cmd`
+ * run shell commands (judged as shell), `\i file` runs SQL Gatehouse cannot see, `\o file` and
+ * `\w file` write files, describe and format commands do nothing to judge; any other is unknown code.
+ * @returns the SQL lines, for the SQL analysis.
+ */
+function psqlMeta(run: Runner, inv: Invocation, text: string, tags: PartTag[]): { sql: string; script?: Word } {
+  const sql: string[] = [];
+  let script: Word | undefined;
+  for (const line of text.split('\n')) {
+    const meta = line.trim();
+    if (!meta.startsWith('\\')) {
+      sql.push(line);
+      continue;
+    }
+    const shell = /^\\(!|[ogw]\s*\|)\s*(.*)$/.exec(meta);
+    const file = /^\\(i|ir|include|include_relative|o|out|w|write|g)\s+(\S+)/.exec(meta);
+    if (shell) run.script(shell[2] ?? '', run.nested({ ...inv.env }, `the shell command of psql's \`${clip(meta, 20)}\``), null);
+    else if (file) {
+      const reads = /^i/.test(file[1] ?? '');
+      const path = resolvePath(file[2] as string, inv.env.cwd, run.ctx.home);
+      if (reads) {
+        tags.push('script-file');
+        script = path;
+      }
+      run.emit({ kind: reads ? 'file_read' : 'file_write', path, origin: join(`the file of psql's \`${clip(meta, 30)}\``, inv.env.where), tags: [] });
+    } else if (!PSQL_READ_META.test(meta)) tags.push('inline-code');
+    sql.push('');
+  }
+  return { sql: sql.join('\n'), script };
 }
 
 function gitFacts(parsed: ParsedArgv, tags: PartTag[]): void {

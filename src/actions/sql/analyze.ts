@@ -225,12 +225,32 @@ function fold(node: Node): Folded {
       if (body.boolop === 'OR_EXPR') return args.some((a) => a === true) ? true : args.every((a) => a === false) ? false : undefined;
       return undefined;
     }
+    case 'NullTest': {
+      const arg = fold(body.arg as Node);
+      if (arg === undefined) return undefined;
+      return body.nulltesttype === 'IS_NOT_NULL' ? arg !== null : arg === null;
+    }
     case 'A_Expr': {
+      if (body.kind === 'AEXPR_IN' || body.kind === 'AEXPR_BETWEEN' || body.kind === 'AEXPR_NOT_BETWEEN') {
+        const l = fold(body.lexpr as Node);
+        const items = (((body.rexpr as Node)?.List as Node | undefined)?.items as Node[] | undefined) ?? (Array.isArray(body.rexpr) ? (body.rexpr as Node[]) : []);
+        const values = items.map(fold);
+        if (l === undefined || l === null || values.some((v) => v === undefined || v === null)) return undefined;
+        if (body.kind === 'AEXPR_IN') {
+          const op = ((body.name as Node[])?.[0]?.String as { sval?: string } | undefined)?.sval;
+          const hit = values.includes(l);
+          return op === '<>' ? !hit : hit;
+        }
+        const [lo, hi] = values as (string | number | boolean)[];
+        if (lo === undefined || hi === undefined) return undefined;
+        const inside = l >= lo && l <= hi;
+        return body.kind === 'AEXPR_BETWEEN' ? inside : !inside;
+      }
       if (body.kind !== 'AEXPR_OP') return undefined;
       const op = ((body.name as Node[])?.[0]?.String as { sval?: string } | undefined)?.sval;
       const l = body.lexpr as Node, r = body.rexpr as Node;
       if (l === undefined || r === undefined) return undefined;
-      if (op === '=' && 'ColumnRef' in l && sameColumn(l, r)) return true;
+      if ('ColumnRef' in l && sameColumn(l, r) && ['=', '<=', '>='].includes(op ?? '')) return true;
       const a = fold(l), b = fold(r);
       if (a === undefined || b === undefined || a === null || b === null) return undefined;
       switch (op) {
