@@ -94,7 +94,7 @@ const SPECS: Record<string, string> = {
   ssh: 'i: p: l: o: F: J: L: R: D: W: b: c: E: e: I: m: O: Q: S: w: B:',
   scp: 'i: P: l: o: F: J: S: c: r=recursive',
   rsync: 'e=rsh: a=archive r=recursive delete exclude: include: n=dry-run',
-  tar: 'f=file: C=directory: c=create x=extract t=list z=gzip j=bzip2 J=xz v=verbose',
+  tar: 'f=file: C=directory: c=create x=extract t=list z=gzip j=bzip2 J=xz v=verbose I=use-compress-program: to-command: checkpoint-action: info-script: F=new-volume-script: checkpoint:',
   zip: 'r=recursive x=exclude: i=include:',
   gsutil: '@sub m',
   unzip: 'd: o',

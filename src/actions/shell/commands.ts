@@ -131,7 +131,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     const inline = (INTERPRETERS[program] as string[]).some((o) => o in options) || (program === 'deno' && parsed.subcommand === 'eval');
     if (inline) tags.push('inline-code');
     else if (program === 'deno' && parsed.subcommand === 'run' && args[0] !== undefined) { tags.push('script-file'); script = resolve(args[0]); }
-    else if (!('module' in options) && program !== 'deno' && args.length > 0 && !(program === 'node' && flags.includes('test'))) {
+    else if (!('module' in options) && program !== 'deno' && args.length > 0 && args[0] !== '-' && !(program === 'node' && flags.includes('test'))) {
       tags.push('script-file');
       script = resolve(args[0] as Word);
     } else if (inv.stdin !== null && !('module' in options)) tags.push('stdin-code');
@@ -157,6 +157,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   }
 
   if (program === 'git') gitFacts(parsed, tags);
+  if (runsEmbeddedCode(program, parsed)) tags.push('inline-code');
   const part = emitShell(run, { ...inv, script }, parsed, tags);
 
   // files and URLs the program touches
@@ -438,6 +439,30 @@ function psqlMeta(run: Runner, inv: Invocation, text: string, tags: PartTag[]): 
     sql.push('');
   }
   return { sql: sql.join('\n'), script };
+}
+
+/**
+ * Programs whose own little languages or options can run commands: an awk program with
+ * `system()`, a pipe or an output redirect; GNU sed's `e` and `w` commands; tar's
+ * `--to-command` and `--checkpoint-action=exec`, a compressor program; rsync's `-e`.
+ * Their program text is not bash, so Gatehouse does not parse it: it asks.
+ */
+function runsEmbeddedCode(program: string, parsed: ParsedArgv): boolean {
+  const { args, options } = parsed;
+  const text = (w: Word | undefined) => (w === undefined ? '' : w === null ? null : w);
+  if (program === 'awk' || program === 'gawk' || program === 'mawk') {
+    if ('file' in options) return true;
+    const code = text(args[0]);
+    return code === null || /\bsystem\s*\(|\|\s*(&|getline|")|\bprint[f]?\b[^;}]*>|getline\s*<|\|&/.test(code);
+  }
+  if (program === 'sed') {
+    const scripts = 'expression' in options ? [text(options.expression)] : [text(args[0])];
+    if ('file' in options) return true;
+    return scripts.some((c) => c === null || /(^|[;\n{}]\s*)[\d,$/!]*\s*[ew](\s|$)|s(.)(?:(?!\3).)*\3(?:(?!\3).)*\3[gpiImM\d]*[ew]/.test(c));
+  }
+  if (program === 'tar') return ['to-command', 'checkpoint-action', 'use-compress-program', 'I', 'info-script', 'new-volume-script', 'F'].some((o) => o in options || parsed.flags.includes(o));
+  if (program === 'rsync') return 'rsh' in options;
+  return false;
 }
 
 function gitFacts(parsed: ParsedArgv, tags: PartTag[]): void {
