@@ -15,7 +15,14 @@ export function resolvePath(path: Word, cwd: string | null, home: string): Word 
   if (path === null || path === '') return null;
   let p = path;
   if (p === '~' || p.startsWith('~/')) p = home + p.slice(1);
-  else if (p.startsWith('~')) return null; // ~user: another user's home, unknown here
+  else if (p.startsWith('~')) {
+    // ~user: that user's home, beside ours (/home/dev → /home/other); root's is /root
+    const m = /^~([a-z_][a-z0-9_.-]*)(\/.*)?$/i.exec(p);
+    if (m === null) return null;
+    const user = m[1] as string;
+    const base = user === 'root' ? '/root' : /^\/(home|Users)\/[^/]+$/.test(home) ? posix.join(posix.dirname(home), user) : `/home/${user}`;
+    p = base + (m[2] ?? '');
+  }
   if (!p.startsWith('/')) {
     if (cwd === null) return null;
     p = cwd + '/' + p;

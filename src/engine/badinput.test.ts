@@ -82,7 +82,8 @@ describe('bad input: a clear deny, never a crash, a hang or an allow', () => {
     deniedWithReason(sql("SELECT 'unterminated"), /PostgreSQL parser rejects/);
     deniedWithReason({ kind: 'http', method: 'GET', url: 'http://' }, /does not parse/);
     deniedWithReason({ kind: 'mcp_tool', server: 's', tool: 'run_command', arguments: { command: 'echo "x' } });
-    deniedWithReason({ kind: 'file_read', path: '~other/.ssh/id_rsa' }, /cannot be resolved/);
+    deniedWithReason({ kind: 'file_read', path: '~other/.ssh/id_rsa' }, /credentials/);
+    deniedWithReason({ kind: 'file_read', path: '~!odd/x' }, /cannot be resolved/);
   });
 });
 

@@ -64,6 +64,12 @@ describe('policy loader', () => {
     assert.match(issuesOf('version: 1\nrules:\n  - {id: Bad Id, verdict: deny, kind: shell}\n')[0]?.message ?? '', /lower case/);
   });
 
+  it('names the line of an alias without an anchor before it', () => {
+    const [issue] = issuesOf('version: 1\nrules:\n  - {id: a, verdict: deny, kind: shell, program: *progs}\n  - {id: b, verdict: deny, kind: shell, program: &progs [rm]}\n');
+    assert.equal(issue?.line, 3);
+    assert.match(issue?.message ?? '', /alias \*progs comes before its anchor/);
+  });
+
   it('reports an unreadable file with its own code', () => {
     assert.throws(() => loadPolicyFile('/nonexistent/policy.yaml'), (e: unknown) => e instanceof GatehouseError && e.code === 'policy_unreadable');
   });

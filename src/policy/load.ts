@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import { GatehouseError } from '../gatehouse-error.js';
 import { compilePolicy, type CompiledPolicy } from './compile.js';
 import { policySchema } from './schema.js';
@@ -35,9 +35,21 @@ export function loadPolicyText(text: string, file: string): CompiledPolicy {
     issues.push({ file, line: pos.line, column: pos.col, message });
   };
   for (const e of doc.errors) at(e.pos[0], e.message.split('\n')[0] ?? e.message);
+  visit(doc, {
+    Alias(_, node) {
+      if (node.resolve(doc) === undefined) at(node.range?.[0] ?? 0, `the alias *${node.source} comes before its anchor &${node.source}, or has none`);
+    },
+  });
   if (issues.length > 0) throw invalid(file, issues);
 
-  const parsed = policySchema.safeParse(doc.toJS());
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    at(0, `the YAML cannot be read: ${(err as Error).message}`);
+    throw invalid(file, issues);
+  }
+  const parsed = policySchema.safeParse(value);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));

@@ -80,8 +80,12 @@ class Walker implements Runner {
     throw new AnalysisFailure(reason);
   }
 
+  /** Paths written by earlier parts of this action. */
+  readonly written = new Set<string>();
+
   emit(part: Part): void {
     if (this.parts.length >= MAX_PARTS) this.fail(`the command has more than ${MAX_PARTS} parts`);
+    if (part.kind === 'file_write' && part.path !== null) this.written.add(part.path);
     this.parts.push(part);
   }
 
@@ -457,6 +461,9 @@ class Walker implements Runner {
         for (const k of kids) if (k.type !== 'variable_name' && k.type !== 'special_variable_name') this.expression(k, env, role);
         if (only === 'HOME') return this.ctx.home;
         if (only === 'PWD') return env.cwd;
+        // numbers the shell fills in ($$, $PPID, $BASHPID): one path segment, so `/proc/$$/environ` stays a path
+        const special = kids.length === 1 && kids[0]?.type === 'special_variable_name' ? kids[0].text : null;
+        if (special === '$' || special === '!' || only === 'PPID' || only === 'BASHPID' || only === 'UID' || only === 'EUID') return node.text;
         return null;
       }
       case 'command_substitution':

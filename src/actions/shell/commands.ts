@@ -15,6 +15,8 @@ import { parseArgv, type ParsedArgv } from './argv.js';
 /** The walker's services that program semantics call back into. */
 export interface Runner {
   readonly ctx: Context;
+  /** Paths written by earlier parts of the same action. */
+  readonly written: ReadonlySet<string>;
   emit(part: Part): void;
   fail(reason: string): never;
   nested(env: Env, where: string): Env;
@@ -68,6 +70,15 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   const { program, words, env } = inv;
   const unknownOut: Stdin = { unknown: `the output of \`${clip(inv.text)}\`` };
 
+  const resolve = (w: Word) => resolvePath(w, env.cwd, run.ctx.home);
+  const file = (kind: 'file_read' | 'file_write', w: Word, what: string) => {
+    const path = resolve(w);
+    if (path === null && program === 'mkdir') return; // creating a directory cannot overwrite or delete anything
+    const tags: PartTag[] = path === null || inv.tags.includes('unknown-target') ? ['unknown-target'] : [];
+    if (path !== null && /[*?[]/.test(path)) tags.push('glob');
+    run.emit({ kind, path, origin: join(`${what} by \`${clip(inv.text)}\``, env.where), tags });
+  };
+
   const wrapped = unwrap(program, words);
   if (wrapped !== null) {
     const own = parseArgv(program, wrapped.own);
@@ -83,8 +94,19 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       run.script(wrapped.innerScript, inner, inv.stdin);
       return unknownOut;
     }
-    const innerTags: PartTag[] = wrapped.unknownTarget ? ['unknown-target'] : [];
-    return run.simple(wrapped.inner, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags, expands: inv.expands });
+    let innerWords = wrapped.inner;
+    let unknownTarget = wrapped.unknownTarget;
+    if (wrapped.argFile !== undefined) file('file_read', wrapped.argFile, 'the argument file');
+    if (program === 'xargs' && wrapped.argFile === undefined && inv.stdin !== null && 'text' in inv.stdin) {
+      // input we can see: the arguments xargs appends are known
+      const items = inv.stdin.text.split(wrapped.nulSeparated ? '\0' : wrapped.replace !== undefined ? '\n' : /\s+/).filter((w) => w !== '');
+      innerWords = wrapped.replace !== undefined
+        ? wrapped.xargsCommand.flatMap((w) => (w !== null && w.includes(wrapped.replace as string) ? items.map((i) => w.split(wrapped.replace as string).join(i)) : [w]))
+        : [...wrapped.xargsCommand, ...items];
+      unknownTarget = false;
+    }
+    const innerTags: PartTag[] = unknownTarget ? ['unknown-target'] : [];
+    return run.simple(innerWords, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags, expands: inv.expands });
   }
 
   if (program === 'find') return find(run, inv);
@@ -93,20 +115,18 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   const parsed = parseArgv(program, oldStyle ? ['-' + (words[0] as string), ...words.slice(1)] : words);
   const tags: PartTag[] = [...inv.tags];
   const { args, options, flags } = parsed;
-  const resolve = (w: Word) => resolvePath(w, env.cwd, run.ctx.home);
-  const file = (kind: 'file_read' | 'file_write', w: Word, what: string) => {
-    const path = resolve(w);
-    if (path === null && program === 'mkdir') return; // creating a directory cannot overwrite or delete anything
-    const tags: PartTag[] = path === null || inv.tags.includes('unknown-target') ? ['unknown-target'] : [];
-    if (path !== null && /[*?[]/.test(path)) tags.push('glob');
-    run.emit({ kind, path, origin: join(`${what} by \`${clip(inv.text)}\``, env.where), tags });
-  };
 
   // directory changes, seen by the commands after this one in the same scope
   if (program === 'cd' || program === 'pushd') env.cwd = args.length === 0 ? run.ctx.home : args[0] === '-' ? null : resolve(args[0] as Word);
   if (program === 'popd') env.cwd = null;
 
-  if (program === 'printenv' || (program === 'set' && words.length === 0) || (program === 'compgen' && flags.some((f) => f === 'v' || f === 'e'))) tags.push('env-dump');
+  const dumps =
+    (program === 'printenv' && (args.length === 0 || args.some((a) => a === null))) ||
+    (program === 'set' && words.length === 0) ||
+    (program === 'compgen' && flags.some((f) => f === 'v' || f === 'e')) ||
+    (['export', 'declare', 'typeset', 'readonly'].includes(program) && args.length === 0 && !flags.includes('f') && !flags.includes('F')) ||
+    ((program === 'jq' || program === 'gojq') && !('from-file' in options) && (args[0] === null || /(^|[^\w$.])(env|\$ENV)\b/.test(args[0] ?? '')));
+  if (dumps) tags.push('env-dump');
 
   let script = inv.script;
   let out: Stdin = unknownOut;
@@ -156,7 +176,12 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     if (decoded !== null) out = { text: decoded };
   }
 
-  if (program === 'git') gitFacts(parsed, tags);
+  if (script !== null && run.written.has(script)) tags.push('inline-code'); // written by this very action: content unseen
+  if (program === 'git') gitFacts(run, inv, parsed, tags, file);
+  if (program === 'openssl' || program === 'ssh-keygen' || program === 'gpg') {
+    for (const o of ['in', 'key', 'inkey', 'f', 'CAkey', 'signkey', 'import']) if (typeof options[o] === 'string' || options[o] === null) file('file_read', options[o] as Word, 'a key or file read');
+    if (options.out !== undefined) file('file_write', options.out as Word, 'the output file');
+  }
   if (runsEmbeddedCode(program, parsed)) tags.push('inline-code');
   const part = emitShell(run, { ...inv, script }, parsed, tags);
 
@@ -202,6 +227,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   }
   if (program === 'curl' || program === 'wget' || program === 'http' || program === 'https' || program === 'xh') web(run, inv, parsed, file);
   if (program === 'ssh') remoteCommand(run, inv, parsed);
+  if ((program === 'docker' || program === 'podman' || program === 'kubectl') && parsed.subcommand === 'exec') containerCommand(run, inv, words);
   if (program === 'crontab' && args.length > 0 && args[0] !== '-') file('file_read', args[0] as Word, 'the crontab file');
 
   void part;
@@ -226,6 +252,13 @@ interface Unwrapped {
   lookupOnly: boolean;
   unknownTarget: boolean;
   cwd?: Word;
+  /** xargs: the file it reads arguments from (`-a`). */
+  argFile?: Word;
+  /** xargs: the replacement string (`-I R`). */
+  replace?: string;
+  nulSeparated?: boolean;
+  /** xargs: the command before arguments are added. */
+  xargsCommand: Word[];
 }
 
 /** Option letters (or long names) that take a value, per wrapper; `--name=value` always does. */
@@ -254,7 +287,7 @@ const WRAPPER_VALUES: Record<string, Set<string>> = {
 function unwrap(program: string, words: Word[]): Unwrapped | null {
   const values = WRAPPER_VALUES[program];
   if (values === undefined) return null;
-  const result: Unwrapped = { own: [], inner: [], assigns: [], dumpsEnv: false, lookupOnly: false, unknownTarget: false };
+  const result: Unwrapped = { own: [], inner: [], assigns: [], dumpsEnv: false, lookupOnly: false, unknownTarget: false, xargsCommand: [] };
   let i = 0;
   let split: Word | undefined;
   let replace: string | undefined;
@@ -280,7 +313,11 @@ function unwrap(program: string, words: Word[]): Unwrapped | null {
     if (program === 'watch' && (key === '-x' || key === '--exec')) replace = 'exec';
     if (program === 'xargs' && (key === '-I' || key === '--replace')) replace = value ?? undefined;
     if (program === 'xargs' && key.startsWith('-i')) replace = name.length > 2 ? name.slice(2) : '{}';
-    if (program === 'xargs' && (key === '-a' || key === '--arg-file')) result.unknownTarget = true;
+    if (program === 'xargs' && (key === '-a' || key === '--arg-file')) {
+      result.unknownTarget = true;
+      result.argFile = value ?? null;
+    }
+    if (program === 'xargs' && (name === '--null' || (/^-[0rtpxo]+$/.test(name) && name.includes('0')))) result.nulSeparated = true;
   }
   // positional prefixes of particular wrappers
   if (program === 'timeout' && i < words.length) result.own.push(words[i++] as Word); // the duration
@@ -305,6 +342,8 @@ function unwrap(program: string, words: Word[]): Unwrapped | null {
   if (program === 'xargs') {
     result.unknownTarget = true;
     const cmd = rest.length > 0 ? rest : ['echo'];
+    result.xargsCommand = cmd;
+    if (replace !== undefined) result.replace = replace;
     result.inner = replace !== undefined ? cmd.map((w) => (w !== null && w.includes(replace as string) ? null : w)) : [...cmd, null];
     return result;
   }
@@ -364,6 +403,13 @@ function find(run: Runner, inv: Invocation): Stdin {
   const name = typeof options.name === 'string' ? options.name : typeof options.iname === 'string' ? options.iname : '*';
   const found: Word = start === null || name.includes('/') ? null : `${start === '/' ? '' : start}/**/${name}`;
   run.emit(shellPart({ program: 'find', flags, options, args: starts, assigns: inv.assigns, expands: inv.expands, tags: inv.tags, env, text: inv.text, ctx: run.ctx }));
+  if (flags.includes('delete')) {
+    for (const s of starts) {
+      const base = resolvePath(s, env.cwd, run.ctx.home);
+      const path = base === null ? null : `${base === '/' ? '' : base}/**/${name}`;
+      run.emit({ kind: 'file_write', path, origin: join(`the files \`${clip(inv.text)}\` deletes`, env.where), tags: path === null ? ['unknown-target'] : ['glob'] });
+    }
+  }
   for (const raw of execs) {
     const cmd = raw.map((c) => (c === '{}' ? found : c !== null && c.includes('{}') ? null : c));
     if (cmd.length === 0) run.fail(`\`find -exec\` with no command in \`${clip(inv.text)}\``);
@@ -465,7 +511,20 @@ function runsEmbeddedCode(program: string, parsed: ParsedArgv): boolean {
   return false;
 }
 
-function gitFacts(parsed: ParsedArgv, tags: PartTag[]): void {
+/** Git subcommands that print file contents, from the tree or from history. */
+const GIT_READERS = new Set(['show', 'log', 'diff', 'blame', 'annotate', 'cat-file', 'grep', 'whatchanged', 'format-patch', 'archive']);
+
+function gitFacts(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[], file: FileEmitter): void {
+  if (parsed.subcommand !== null && GIT_READERS.has(parsed.subcommand)) {
+    const operands = parsed.subcommand === 'grep' && !('e' in parsed.options) ? parsed.args.slice(1) : parsed.args;
+    for (const a of operands) {
+      const blob = a === null ? null : /^[^:]*:(.+)$/.exec(a);
+      if (blob) file('file_read', blob[1] as string, 'a file git prints from history');
+      else if (a !== null && !a.includes(':')) file('file_read', a, 'a file git prints');
+    }
+  }
+  void run;
+  void inv;
   if (parsed.subcommand === 'push') {
     for (const a of parsed.args) {
       if (a?.startsWith('+')) addFlag(parsed, 'force');
@@ -530,6 +589,25 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
     for (const item of args.slice(1)) if (item !== null && /^[^=@:]+@/.test(item)) file('file_read', item.slice(item.indexOf('@') + 1), 'a file sent');
   }
   for (const url of urls) run.emit(httpPart(method, url, join(`the request of \`${clip(inv.text)}\``, env.where), true));
+}
+
+/** `docker exec [OPTIONS] CONTAINER CMD…` and `kubectl exec POD -- CMD…` run CMD in a container: judge it too. */
+function containerCommand(run: Runner, inv: Invocation, words: Word[]): void {
+  let cmd: Word[];
+  const dashes = words.indexOf('--');
+  if (inv.program === 'kubectl') cmd = dashes >= 0 ? words.slice(dashes + 1) : [];
+  else {
+    const valued = new Set(['-e', '--env', '-u', '--user', '-w', '--workdir', '--env-file', '--detach-keys']);
+    let i = words.indexOf('exec') + 1;
+    for (; i < words.length; i++) {
+      const w = words[i];
+      if (typeof w !== 'string' || !w.startsWith('-')) break;
+      if (valued.has(w)) i++;
+    }
+    cmd = words.slice(i + 1); // past the container name
+  }
+  if (cmd.length === 0) return;
+  run.simple(cmd, run.nested({ ...inv.env, cwd: null }, `the command \`${inv.program} exec\` runs in the container`), null, { text: cmd.map((w) => w ?? '$?').join(' '), assigns: [], tags: [] });
 }
 
 /** `ssh HOST COMMAND…` runs COMMAND through the remote user's shell: judge it as shell text. */

@@ -107,7 +107,8 @@ function walk(node: unknown, part: SqlPart, nested: { node: Node; via: string }[
   // INVARIANT: a RangeVar appears tagged ({RangeVar: {…}}) or inlined (`relation: {relname…}`).
   if (typeof (node as Node).relname === 'string') part.tables.push(rangeVarName(node as Node));
   for (const [k, v] of Object.entries(node as Node)) {
-    if (k.endsWith('Stmt') && v !== null && typeof v === 'object') {
+    // INVARIANT: node names are PascalCase (`SelectStmt`); a camelCase key (`selectStmt`) is a field holding one
+    if (/^[A-Z]\w*Stmt$/.test(k) && v !== null && typeof v === 'object') {
       if (mode === 'skip-query') continue; // plain EXPLAIN plans its statement, never runs it
       nested.push({ node: { [k]: v } as Node, via: viaText(key) });
       continue;
