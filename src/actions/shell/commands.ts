@@ -125,8 +125,9 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     (program === 'set' && words.length === 0) ||
     (program === 'compgen' && flags.some((f) => f === 'v' || f === 'e')) ||
     (['export', 'declare', 'typeset', 'readonly'].includes(program) && args.length === 0 && !flags.includes('f') && !flags.includes('F')) ||
-    ((program === 'jq' || program === 'gojq') && !('from-file' in options) && (args[0] === null || /(^|[^\w$.])(env|\$ENV)\b/.test(args[0] ?? '')));
+    ((program === 'jq' || program === 'gojq') && !('from-file' in options) && /(^|[^\w$.])(env|\$ENV)\b/.test(args[0] ?? ''));
   if (dumps) tags.push('env-dump');
+  if ((program === 'jq' || program === 'gojq') && args[0] === null) tags.push('inline-code'); // a filter from an expansion
 
   let script = inv.script;
   let out: Stdin = unknownOut;
@@ -160,8 +161,6 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     script = resolve(args[0] ?? null);
   } else if (SQL_CLIENTS.has(program)) {
     script = sqlClient(run, inv, parsed, tags) ?? script;
-  } else if (program === 'xargs' || program === 'parallel') {
-    // handled by unwrap(); unreachable
   }
 
   // standard output that a later pipeline stage can read as text
@@ -177,13 +176,13 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   }
 
   if (script !== null && run.written.has(script)) tags.push('inline-code'); // written by this very action: content unseen
-  if (program === 'git') gitFacts(run, inv, parsed, tags, file);
+  if (program === 'git') gitFacts(parsed, tags, file);
   if (program === 'openssl' || program === 'ssh-keygen' || program === 'gpg') {
     for (const o of ['in', 'key', 'inkey', 'f', 'CAkey', 'signkey', 'import']) if (typeof options[o] === 'string' || options[o] === null) file('file_read', options[o] as Word, 'a key or file read');
     if (options.out !== undefined) file('file_write', options.out as Word, 'the output file');
   }
   if (runsEmbeddedCode(program, parsed)) tags.push('inline-code');
-  const part = emitShell(run, { ...inv, script }, parsed, tags);
+  emitShell(run, { ...inv, script }, parsed, tags);
 
   // files and URLs the program touches
   if (READERS.has(program)) args.forEach((a) => file('file_read', a, 'a file read'));
@@ -197,7 +196,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   }
   if (WRITERS.has(program)) args.forEach((a) => file('file_write', a, program === 'rm' || program === 'shred' || program === 'unlink' ? 'a file removed' : 'a file written'));
   if (MODE_WRITERS.has(program)) (('reference' in options) ? args : args.slice(1)).forEach((a) => file('file_write', a, 'a file changed'));
-  if (program === 'cp' || program === 'ln' || program === 'install' || program === 'rsync' || program === 'scp') copyFiles(run, inv, parsed, file);
+  if (program === 'cp' || program === 'ln' || program === 'install' || program === 'rsync' || program === 'scp') copyFiles(program, parsed, file);
   if (program === 'dd') {
     for (const w of words) {
       if (w?.startsWith('if=')) file('file_read', w.slice(3), 'the input');
@@ -218,26 +217,24 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     if (archive !== undefined) file('file_write', archive, 'the archive');
     members.forEach((a) => file('file_read', a, 'a file archived'));
   }
-  if ((program === 'aws' && parsed.subcommand === 's3' && ['cp', 'mv', 'sync'].includes(String(args[0]))) || (program === 'gsutil' && ['cp', 'mv', 'rsync'].includes(String(parsed.subcommand ?? args[0])))) {
-    // cloud copies: a local source is read (uploaded), a local destination written
-    const operands = (program === 'aws' ? args.slice(1) : parsed.subcommand ? args : args.slice(1)).filter((a) => a === null || !/^[a-z0-9]+:\/\//i.test(a));
-    const all = program === 'aws' ? args.slice(1) : parsed.subcommand ? args : args.slice(1);
-    const dest = all[all.length - 1];
-    for (const a of operands) file(a === dest ? 'file_write' : 'file_read', a, a === dest ? 'the destination' : 'a file uploaded');
-  }
+  // cloud copies: a local source is read (uploaded), a local destination written
+  const cloudCopy = program === 'aws' && parsed.subcommand === 's3' && ['cp', 'mv', 'sync'].includes(String(args[0])) ? args.slice(1)
+    : program === 'gsutil' && ['cp', 'mv', 'rsync'].includes(String(parsed.subcommand)) ? args : null;
+  cloudCopy?.forEach((a, i) => {
+    if (a !== null && /^[a-z0-9]+:\/\//i.test(a)) return;
+    const last = i === cloudCopy.length - 1;
+    file(last ? 'file_write' : 'file_read', a, last ? 'the destination' : 'a file uploaded');
+  });
   if (program === 'curl' || program === 'wget' || program === 'http' || program === 'https' || program === 'xh') web(run, inv, parsed, file);
   if (program === 'ssh') remoteCommand(run, inv, parsed);
   if ((program === 'docker' || program === 'podman' || program === 'kubectl') && parsed.subcommand === 'exec') containerCommand(run, inv, words);
   if (program === 'crontab' && args.length > 0 && args[0] !== '-') file('file_read', args[0] as Word, 'the crontab file');
 
-  void part;
   return out;
 }
 
-function emitShell(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]) {
-  const part = shellPart({ program: inv.program, ...parsed, assigns: inv.assigns, expands: inv.expands, tags: [...new Set(tags)], script: inv.script, env: inv.env, text: inv.text, ctx: run.ctx });
-  run.emit(part);
-  return part;
+function emitShell(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]): void {
+  run.emit(shellPart({ program: inv.program, ...parsed, assigns: inv.assigns, expands: inv.expands, tags: [...new Set(tags)], script: inv.script, env: inv.env, text: inv.text, ctx: run.ctx }));
 }
 
 interface Unwrapped {
@@ -514,7 +511,7 @@ function runsEmbeddedCode(program: string, parsed: ParsedArgv): boolean {
 /** Git subcommands that print file contents, from the tree or from history. */
 const GIT_READERS = new Set(['show', 'log', 'diff', 'blame', 'annotate', 'cat-file', 'grep', 'whatchanged', 'format-patch', 'archive']);
 
-function gitFacts(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[], file: FileEmitter): void {
+function gitFacts(parsed: ParsedArgv, tags: PartTag[], file: FileEmitter): void {
   if (parsed.subcommand !== null && GIT_READERS.has(parsed.subcommand)) {
     const operands = parsed.subcommand === 'grep' && !('e' in parsed.options) ? parsed.args.slice(1) : parsed.args;
     for (const a of operands) {
@@ -523,8 +520,6 @@ function gitFacts(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTa
       else if (a !== null && !a.includes(':')) file('file_read', a, 'a file git prints');
     }
   }
-  void run;
-  void inv;
   if (parsed.subcommand === 'push') {
     for (const a of parsed.args) {
       if (a?.startsWith('+')) addFlag(parsed, 'force');
@@ -541,8 +536,7 @@ function addFlag(parsed: ParsedArgv, flag: string): void {
 
 type FileEmitter = (kind: 'file_read' | 'file_write', w: Word, what: string) => void;
 
-function copyFiles(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter): void {
-  const { program } = inv;
+function copyFiles(program: string, parsed: ParsedArgv, file: FileEmitter): void {
   const { args, options } = parsed;
   const remote = (w: Word) => w !== null && /^[^/]*:/.test(w) && !w.startsWith('./');
   const target = options['target-directory'];
@@ -550,7 +544,6 @@ function copyFiles(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileE
   const dest = target !== undefined ? target : args[args.length - 1];
   for (const s of sources) if (!remote(s)) file('file_read', s, program === 'ln' ? 'a link source' : 'a file copied');
   if (dest !== undefined && !remote(dest)) file('file_write', dest, 'the destination');
-  void run;
 }
 
 function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter): void {
