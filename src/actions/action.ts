@@ -144,12 +144,18 @@ export interface SqlPart extends PartBase {
   statement: string;
   /** Target and referenced tables, schema-qualified when written so (`public.orders`), identifiers as PostgreSQL resolves them. */
   tables: string[];
-  /** For UPDATE/DELETE: no WHERE, a trivially true WHERE (`true`, `1=1`, `x OR 1=1`), or a real one; null for other statements. */
+  /**
+   * For UPDATE/DELETE: no WHERE; a trivial one, which cannot pick rows (always true, such as `1=1` or
+   * `x OR true`; naming no column, such as `'x' LIKE '%'`; or `id IN (SELECT id FROM same_table)`);
+   * or a real one. Null for other statements.
+   */
   where: WhereFact | null;
   /** True when this statement only reads. */
   readOnly: boolean;
   /** Names of functions the statement calls (lower case). */
   functions: string[];
+  /** Configuration parameters a SET, RESET or ALTER SYSTEM changes (`pgaudit.log`, `log_statement`). */
+  settings: string[];
   text: string;
 }
 

@@ -27,7 +27,10 @@ export function resolvePath(path: Word, cwd: string | null, home: string): Word 
     if (cwd === null) return null;
     p = cwd + '/' + p;
   }
-  const out = posix.normalize(p);
+  let out = posix.normalize(p);
+  // a process's view of the root directory is the root directory
+  const proc = /^\/proc\/(self|thread-self|\d+)\/root(\/.*)?$/.exec(out);
+  if (proc) out = proc[2] ?? '/';
   return out.length > 1 && out.endsWith('/') ? out.slice(0, -1) : out;
 }
 

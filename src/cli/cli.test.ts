@@ -95,9 +95,12 @@ describe('gatehouse policy, init, help', () => {
     assert.match(fail.stdout, /FAIL +wrong: expected allow, got deny by shell-delete-root-or-home/);
   });
 
-  it('passes the default policy against its own cases and the corpus', () => {
-    const own = gatehouse(['policy', 'test', fileURLToPath(new URL('../../policies/default.cases.yaml', import.meta.url))]);
-    assert.equal(own.status, 0, own.stdout);
+  it('passes the default policy against its own cases, the evasion cases and the corpus', () => {
+    for (const name of ['default.cases.yaml', 'evasion.cases.yaml']) {
+      const own = gatehouse(['policy', 'test', fileURLToPath(new URL(`../../policies/${name}`, import.meta.url))]);
+      assert.equal(own.status, 0, own.stdout);
+      assert.match(own.stdout, /(\d+) of \1 cases pass/);
+    }
     const corpus = gatehouse(['policy', 'test', join(CORPUS_DIR, 'actions.dev.jsonl'), '--cwd', '/home/dev/app', '--home', '/home/dev']);
     assert.equal(corpus.status, 0, corpus.stdout);
   });

@@ -17,7 +17,7 @@ export function partFacts(part: Part): Record<string, unknown> {
     case 'shell':
       return { program: part.program, subcommand: part.subcommand, flags: part.flags, args: part.args, paths: part.paths, assigns: part.assigns, expands: part.expands, script: part.script, cwd: part.cwd, text: part.text };
     case 'sql':
-      return { statement: part.statement, tables: part.tables, where: part.where, readOnly: part.readOnly, functions: part.functions, text: part.text };
+      return { statement: part.statement, tables: part.tables, where: part.where, readOnly: part.readOnly, functions: part.functions, settings: part.settings, text: part.text };
     case 'http':
       return { method: part.method, url: part.url, host: part.host, path: part.path };
     case 'mcp_tool':

@@ -148,6 +148,7 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
   }
   if (m.readOnly !== undefined) tests.push((p) => p.kind === 'sql' && p.readOnly === m.readOnly);
   list(sql('functions'), m.functions);
+  list(sql('settings'), m.settings);
   scalar(http('method') as (p: Part) => Word | undefined, m.method, false, (s) => s.toUpperCase());
   scalar(http('host') as (p: Part) => Word | undefined, m.host, false, (s) => s.toLowerCase());
   scalar(http('path') as (p: Part) => Word | undefined, m.urlPath);

