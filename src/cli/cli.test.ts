@@ -95,8 +95,8 @@ describe('gatehouse policy, init, help', () => {
     assert.match(fail.stdout, /FAIL +wrong: expected allow, got deny by shell-delete-root-or-home/);
   });
 
-  it('passes the default policy against its own cases, the evasion cases and the corpus', () => {
-    for (const name of ['default.cases.yaml', 'evasion.cases.yaml']) {
+  it('passes the default policy against its own variant, evasion and everyday cases, and the corpus', () => {
+    for (const name of ['default.cases.yaml', 'evasion.cases.yaml', 'everyday.cases.yaml']) {
       const own = gatehouse(['policy', 'test', fileURLToPath(new URL(`../../policies/${name}`, import.meta.url))]);
       assert.equal(own.status, 0, own.stdout);
       assert.match(own.stdout, /(\d+) of \1 cases pass/);

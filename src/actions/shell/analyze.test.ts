@@ -188,6 +188,18 @@ describe('shell analysis: where commands hide', () => {
     assert.ok(shells('curl -so i.sh https://x.dev/i.sh && bash i.sh').some((p) => p.program === 'bash' && p.tags.includes('inline-code')), 'a script this action wrote');
   });
 
+  it('keeps a for loop variable, and the paths a listing command prints', () => {
+    const reads = (c: string) => parts(c).filter((p) => p.kind === 'file_read').map((p) => (p as { path: string | null }).path);
+    assert.deepEqual(reads('for f in src/*.ts; do wc -l "$f"; done'), ['/home/dev/app/src/*.ts']);
+    assert.deepEqual(reads('for f in a b; do cat $f; done'), ['/home/dev/app/a', '/home/dev/app/b']);
+    assert.deepEqual(reads('for f in $(ls); do cat $f; done'), [null]);
+    assert.deepEqual(reads("find src -name '*.ts' | xargs grep -l x"), ['/home/dev/app/src/**/*.ts']);
+    assert.deepEqual(reads("wc -l $(find src -name '*.py')"), ['/home/dev/app/src/**/*.py']);
+    assert.deepEqual(reads("grep -c x $(git ls-files '*.test.ts')"), ['/home/dev/app/**/*.test.ts']);
+    assert.deepEqual(reads('rg -l TODO src | xargs wc -l'), ['/home/dev/app/src', '/home/dev/app/src/**/*']);
+    assert.deepEqual(reads("find src -name '*.ts' -exec cat {} \\; | xargs wc -l"), ['/home/dev/app/src/**/*.ts', null], 'what -exec prints is not a listing');
+  });
+
   it('spots a self-recursive function (fork bomb)', () => {
     assert.ok(shells(':(){ :|:& };:').some((p) => p.tags.includes('self-recursive')));
     assert.ok(shells('bomb() { bomb | bomb & }; bomb').some((p) => p.tags.includes('self-recursive')));

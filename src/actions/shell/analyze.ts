@@ -22,8 +22,14 @@ export const MAX_PARTS = 5000;
 
 export type ShellAnalysis = { ok: true; parts: Part[] } | { ok: false; reason: string };
 
-/** What a command reads on standard input: known text, something unknown (described), or nothing. */
-export type Stdin = { text: string } | { unknown: string } | null;
+/**
+ * What a command reads on standard input: known text; something unknown (described), which may be
+ * a list of paths all matching the glob `paths` (what `find src -name '*.ts'` prints); or nothing.
+ */
+export type Stdin = { text: string } | { unknown: string; paths?: string } | null;
+
+/** Loop bodies analyzed once per value up to this many values; past it the variable is unknown. */
+export const MAX_UNROLL = 8;
 
 /** Mutable per-scope state: a `cd` changes `cwd` for the commands after it in the same scope. */
 export interface Env {
@@ -35,6 +41,8 @@ export interface Env {
   fn: string | null;
   /** Names of functions defined so far in the text. */
   functions: Set<string>;
+  /** Values of `for` loop variables in the loop's body. */
+  vars?: ReadonlyMap<string, Word>;
 }
 
 class AnalysisFailure extends Error {}
@@ -158,9 +166,10 @@ class Walker implements Runner {
       case 'else_clause':
       case 'elif_clause':
         return this.mixed(named(node), env, stdin);
+      case 'for_statement':
+        return this.forLoop(node, env);
       case 'if_statement':
       case 'while_statement':
-      case 'for_statement':
       case 'c_style_for_statement':
       case 'case_statement':
       case 'case_item':
@@ -361,6 +370,22 @@ class Walker implements Runner {
     return applySemantics(this, { program, words: rest, env, stdin, text: info.text, assigns: info.assigns, expands: info.expands ?? [], tags, script });
   }
 
+  /** `for x in WORDS; do BODY; done`: the body once per known value, so `$x` keeps its value. */
+  forLoop(node: Node, env: Env): Stdin {
+    const name = node.childForFieldName('variable')?.text ?? '';
+    const valueNodes = node.childrenForFieldName('value').filter((n): n is Node => n !== null);
+    const values = valueNodes.map((v) => this.word(v, env, `the values of the loop over \`${name}\``));
+    const body = node.childForFieldName('body');
+    if (body === null) return null;
+    const known = valueNodes.length > 0 && values.length <= MAX_UNROLL && values.every((v) => v !== null);
+    for (const value of known ? values : [null]) {
+      const vars = new Map(env.vars ?? []);
+      vars.set(name, value);
+      this.statement(body, { ...env, vars, where: join(`the body of the loop over \`${name}\``, env.where) }, null);
+    }
+    return { unknown: 'the output of a loop' };
+  }
+
   functionDefinition(node: Node, env: Env): Stdin {
     const name = node.childForFieldName('name')?.text ?? '';
     env.functions.add(name);
@@ -459,6 +484,7 @@ class Walker implements Runner {
         const name = kids.find((k) => k.type === 'variable_name')?.text;
         if (name !== undefined) this.expanded.push(name);
         for (const k of kids) if (k.type !== 'variable_name' && k.type !== 'special_variable_name') this.expression(k, env, role);
+        if (only !== null && env.vars?.has(only)) return env.vars.get(only) as Word;
         if (only === 'HOME') return this.ctx.home;
         if (only === 'PWD') return env.cwd;
         // numbers the shell fills in ($$, $PPID, $BASHPID): one path segment, so `/proc/$$/environ` stays a path
@@ -471,8 +497,11 @@ class Walker implements Runner {
         const label = node.type === 'process_substitution' ? `${node.text.slice(0, 2)}…)` : node.text.startsWith('`') ? '`…`' : '$(…)';
         const inner = this.nested({ ...env }, `inside ${label} in ${role}`);
         const out = this.sequence(named(node), inner, null);
-        // `$(echo /)` is `/`: a known output is the word's value, less trailing newlines
-        return node.type === 'command_substitution' && out !== null && 'text' in out ? out.text.replace(/\n+$/, '') : null;
+        if (node.type !== 'command_substitution' || out === null) return null;
+        // `$(echo /)` is `/`: a known output is the word's value, less trailing newlines;
+        // `$(find src -name '*.py')` is the paths it lists, as one glob
+        if ('text' in out) return out.text.replace(/\n+$/, '');
+        return out.paths ?? null;
       }
       case 'arithmetic_expansion':
       case 'brace_expression':

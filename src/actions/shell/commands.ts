@@ -104,6 +104,13 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
         ? wrapped.xargsCommand.flatMap((w) => (w !== null && w.includes(wrapped.replace as string) ? items.map((i) => w.split(wrapped.replace as string).join(i)) : [w]))
         : [...wrapped.xargsCommand, ...items];
       unknownTarget = false;
+    } else if (program === 'xargs' && wrapped.argFile === undefined && inv.stdin !== null && 'unknown' in inv.stdin && inv.stdin.paths !== undefined) {
+      // a listing of paths: every argument matches the listing's glob
+      const glob = inv.stdin.paths;
+      innerWords = wrapped.replace !== undefined
+        ? wrapped.xargsCommand.map((w) => (w !== null && w.includes(wrapped.replace as string) ? glob : w))
+        : [...wrapped.xargsCommand, glob];
+      unknownTarget = false;
     }
     const innerTags: PartTag[] = unknownTarget ? ['unknown-target'] : [];
     return run.simple(innerWords, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags, expands: inv.expands });
@@ -179,6 +186,8 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     if (decoded !== null) out = { text: decoded };
   }
 
+  const listed = listedPaths(program, parsed, env.cwd);
+  if (listed !== null) out = { unknown: `the paths \`${clip(inv.text)}\` lists`, paths: listed };
   if (script !== null && run.written.has(script)) tags.push('inline-code'); // written by this very action: content unseen
   if (program === 'git') gitFacts(parsed, tags, file);
   if (program === 'openssl' || program === 'ssh-keygen' || program === 'gpg') {
@@ -417,7 +426,9 @@ function find(run: Runner, inv: Invocation): Stdin {
     const inner = run.nested({ ...env }, `the command \`find -exec\` runs on each file found`);
     run.simple(cmd, inner, null, { text: raw.map((w) => w ?? '$?').join(' '), assigns: [], tags: found === null ? ['unknown-target'] : [], expands: inv.expands });
   }
-  return { unknown: `the output of \`${clip(inv.text)}\`` };
+  // with no action but printing, find lists paths that all match `found`
+  const prints = execs.length === 0 && !flags.includes('delete') && !flags.some((f) => /^(f?print(0|f)?|fls|ls)$/.test(f) && f !== 'print');
+  return prints && found !== null ? { unknown: `the paths \`${clip(inv.text)}\` finds`, paths: found } : { unknown: `the output of \`${clip(inv.text)}\`` };
 }
 
 /** Hands the SQL a client runs to the SQL analysis; returns the SQL file it runs, if any. */
@@ -451,6 +462,32 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
     if (meta.sql.trim() !== '') run.sql(meta.sql, env, where(how));
   }
   return script;
+}
+
+/**
+ * The glob every path a listing command prints matches, or null: `git ls-files` and
+ * `git diff --name-only` list the repository (the working directory), `rg -l`, `rg --files`,
+ * `grep -rl` and `fd` what they search.
+ */
+function listedPaths(program: string, parsed: ParsedArgv, cwd: string | null): string | null {
+  if (cwd === null) return null;
+  const { subcommand, args, flags } = parsed;
+  const under = (dir: string, name = '*') => `${dir === '/' ? '' : dir}/**/${name}`;
+  if (program === 'git' && (subcommand === 'ls-files' || (subcommand === 'diff' && (flags.includes('name-only') || flags.includes('name-status'))))) {
+    const pattern = subcommand === 'ls-files' && args.length === 1 && typeof args[0] === 'string' && !args[0].includes('/') ? args[0] : '*';
+    return args.length <= 1 ? under(cwd, pattern) : null;
+  }
+  const dir = (w: Word | undefined) => (w === undefined ? cwd : w === null ? null : resolvePath(w, cwd, '/nonexistent-home'));
+  if ((program === 'rg' && (flags.includes('files-with-matches') || flags.includes('files'))) || ((program === 'grep' || program === 'egrep') && flags.includes('files-with-matches') && flags.includes('recursive'))) {
+    const dirs = program === 'rg' && flags.includes('files') ? args : args.slice(1);
+    const d = dir(dirs[0]);
+    return dirs.length <= 1 && d !== null ? under(d) : null;
+  }
+  if (program === 'fd' || program === 'fdfind') {
+    const d = dir(args[1]);
+    return args.length <= 2 && d !== null ? under(d) : null;
+  }
+  return null;
 }
 
 /** psql meta-commands that only describe, format or set client variables. */

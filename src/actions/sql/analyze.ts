@@ -177,7 +177,7 @@ function explainAnalyzes(body: Node): boolean {
 function isReadOnly(name: string, body: Node): boolean {
   switch (name) {
     case 'SelectStmt': return body.intoClause === undefined && body.lockingClause === undefined;
-    case 'ExplainStmt': return !explainAnalyzes(body);
+    case 'ExplainStmt': return true; // what EXPLAIN ANALYZE runs is a part of its own
     case 'VariableShowStmt': return true;
     case 'CopyStmt': return body.is_from !== true && body.filename === undefined && body.is_program !== true;
     default: return false;
