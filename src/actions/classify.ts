@@ -69,6 +69,10 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
   }
 }
 
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Text Gatehouse refuses to judge: too long, NUL and other control bytes, invalid Unicode. */
 function badText(text: string, what: string): { ok: false; reason: string } | null {
   if (text.length > MAX_TEXT) return { ok: false, reason: `${what} is ${text.length} characters long; the limit is ${MAX_TEXT}` };
@@ -80,6 +84,8 @@ function badText(text: string, what: string): { ok: false; reason: string } | nu
 }
 
 const COMMAND_KEYS = new Set(['command', 'cmd', 'script', 'shell_command', 'commandline', 'command_line', 'bash']);
+const ARGV_KEYS = ['args', 'argv', 'arguments'];
+const CWD_KEYS = ['cwd', 'working_directory', 'workdir', 'working_dir'];
 const SQL_KEYS = new Set(['sql', 'query', 'statement']);
 const URL_KEYS = new Set(['url', 'uri', 'href', 'endpoint']);
 const PATH_KEYS = new Set(['path', 'file_path', 'filepath', 'filename', 'file', 'source', 'destination', 'target', 'dir', 'directory', 'repo_path', 'notebook_path', 'root', 'cwd']);
@@ -95,7 +101,10 @@ const SQL_TOOLS = /(sql|postgres|pg|mysql|maria|sqlite|database|db|query)/i;
 function mcpParts(action: McpToolAction, ctx: Context): Analysis {
   const args = action.arguments;
   const origin = (key: string) => `the \`${key}\` argument of the MCP tool \`${action.server}.${action.tool}\``;
-  const cwd = typeof args.cwd === 'string' && args.cwd.startsWith('/') ? args.cwd : action.cwd ?? ctx.cwd;
+  const cwdArg = CWD_KEYS.map((k) => args[k]).find((v) => typeof v === 'string');
+  const cwd = typeof cwdArg === 'string' ? resolvePath(cwdArg, action.cwd ?? ctx.cwd, ctx.home) ?? ctx.cwd : action.cwd ?? ctx.cwd;
+  // a command given as a program plus an argument list runs as that argv: judge it as one command line
+  const argv = ARGV_KEYS.map((k) => args[k]).find((v) => Array.isArray(v) && v.every((x) => typeof x === 'string')) as string[] | undefined;
   const derived: Part[] = [];
   const write = WRITE_VERBS.test(action.tool);
   for (const [key, value] of Object.entries(args)) {
@@ -104,7 +113,8 @@ function mcpParts(action: McpToolAction, ctx: Context): Analysis {
       const bad = badText(value, origin(key));
       if (bad && (COMMAND_KEYS.has(k) || SQL_KEYS.has(k) || URL_KEYS.has(k) || PATH_KEYS.has(k))) return bad;
       if (COMMAND_KEYS.has(k)) {
-        const r = analyzeShell(value, { ...ctx, cwd });
+        const line = argv !== undefined ? [value, ...argv.map(shellQuote)].join(' ') : value;
+        const r = analyzeShell(line, { ...ctx, cwd });
         if (!r.ok) return { ok: false, reason: `${origin(key)}: ${r.reason}` };
         derived.push(...r.parts.map((p) => ({ ...p, origin: `${p.origin}, in ${origin(key)}` })));
       } else if (SQL_KEYS.has(k) && (k === 'sql' || SQL_TOOLS.test(`${action.server} ${action.tool}`))) {
@@ -114,7 +124,7 @@ function mcpParts(action: McpToolAction, ctx: Context): Analysis {
       } else if (URL_KEYS.has(k)) {
         const method = typeof args.method === 'string' ? args.method : 'GET';
         derived.push(httpPart(method, value, origin(key)));
-      } else if (PATH_KEYS.has(k) && k !== 'cwd') {
+      } else if (PATH_KEYS.has(k) && !CWD_KEYS.includes(k)) {
         const readOnlySource = k === 'source' && /copy/i.test(action.tool);
         derived.push({ kind: write && !readOnlySource ? 'file_write' : 'file_read', path: resolvePath(value, cwd, ctx.home), origin: origin(key), tags: [] });
       }

@@ -5,6 +5,7 @@ import type { Env, Stdin } from './analyze.js';
 import { join, shellPart } from './analyze.js';
 import { clip } from '../text.js';
 import { parseArgv, type ParsedArgv } from './argv.js';
+import { commandsRun } from './runners.js';
 
 /**
  * What programs mean: wrappers that run another command, shells and interpreters that run code,
@@ -186,6 +187,18 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     if (decoded !== null) out = { text: decoded };
   }
 
+  // commands this program runs for us: `uv run CMD`, `git submodule foreach CMD`, `su -c CMD`…
+  const remote = ['docker', 'podman', 'ssh', 'gcloud', 'su', 'runuser'].includes(program);
+  for (const inner of commandsRun(program, words, parsed)) {
+    const innerEnv = run.nested({ ...env, cwd: remote ? null : env.cwd }, inner.where);
+    if ('argv' in inner) run.simple(inner.argv, innerEnv, null, { text: inner.argv.map((w) => w ?? '$?').join(' '), assigns: [], tags: [] });
+    else if (inner.script === null) tags.push('inline-code');
+    else run.script(inner.script, innerEnv, null);
+  }
+  if ((program === 'at' || program === 'batch') && inv.stdin !== null) {
+    if ('text' in inv.stdin) run.script(inv.stdin.text, run.nested({ ...env }, `the job \`${program}\` schedules`), null);
+    else tags.push('stdin-code');
+  }
   const listed = listedPaths(program, parsed, env.cwd);
   if (listed !== null) out = { unknown: `the paths \`${clip(inv.text)}\` lists`, paths: listed };
   if (script !== null && run.written.has(script)) tags.push('inline-code'); // written by this very action: content unseen
@@ -450,7 +463,9 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
   for (const { text, how } of texts) {
     if (text === null) { tags.push(how === '< input' ? 'stdin-code' : 'inline-code'); continue; }
     if (program === 'sqlite3' && text.trimStart().startsWith('.')) {
-      if (/^\s*\.(sh|shell|system|output|once|import|load)\b/m.test(text)) tags.push('inline-code');
+      const shell = /^\s*\.(shell|system)\s+(.*)$/s.exec(text);
+      if (shell) run.script(shell[2] as string, run.nested({ ...env }, `the shell command of sqlite3's \`.${shell[1]}\``), null);
+      else if (/^\s*\.(sh|output|once|import|load)\b/m.test(text)) tags.push('inline-code');
       continue;
     }
     if (program === 'sqlite3' && /^\s*\./m.test(text)) {
