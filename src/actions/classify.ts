@@ -41,8 +41,9 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
         if (bad) return bad;
         if (action.sql.trim() === '') return { ok: false, reason: 'the SQL is empty' };
         const result = analyzeSql(action.sql, 'the SQL');
-        if (result.ok && result.parts.length === 0) return { ok: false, reason: 'the SQL holds no statement' };
-        return result;
+        if (!result.ok) return result;
+        if (result.parts.length === 0) return { ok: false, reason: 'the SQL holds no statement' };
+        return { ok: true, parts: [...result.parts, ...result.files] };
       }
       case 'http': {
         const bad = badText(action.url, 'the URL') ?? badText(action.method, 'the method');
@@ -120,7 +121,7 @@ function mcpParts(action: McpToolAction, ctx: Context): Analysis {
       } else if (SQL_KEYS.has(k) && (k === 'sql' || SQL_TOOLS.test(`${action.server} ${action.tool}`))) {
         const r = analyzeSql(value, origin(key));
         if (!r.ok) return { ok: false, reason: `${origin(key)}: ${r.reason}` };
-        derived.push(...r.parts);
+        derived.push(...r.parts, ...r.files);
       } else if (URL_KEYS.has(k)) {
         const method = typeof args.method === 'string' ? args.method : 'GET';
         derived.push(httpPart(method, value, origin(key)));

@@ -111,10 +111,10 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
       return typeof v === 'string' && t(v, ctx);
     });
   };
-  const list = (get: (p: Part) => readonly Word[] | undefined, q: MatcherSpec['flags'], path = false) => {
+  const list = (get: (p: Part) => readonly Word[] | undefined, q: MatcherSpec['flags'], path = false, flat = false) => {
     if (q === undefined) return;
     const spec = typeof q === 'string' || Array.isArray(q) ? { any: q } : q;
-    const make = (g: string | string[]) => (path ? pathGlobs(g) : stringGlobs(g));
+    const make = (g: string | string[]) => (path ? pathGlobs(g) : flat ? flatGlobs(g) : stringGlobs(g));
     const any = spec.any !== undefined ? make(spec.any) : null;
     const all = spec.all !== undefined ? make(spec.all) : null;
     const none = spec.none !== undefined ? make(spec.none) : null;
@@ -135,7 +135,7 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
   scalar(shell('program') as (p: Part) => Word | undefined, m.program);
   scalar(shell('subcommand') as (p: Part) => Word | undefined, m.subcommand);
   list(shell('flags'), m.flags);
-  list(shell('args'), m.args);
+  list(shell('args'), m.args, false, true);
   list(shell('paths'), m.paths, true);
   list(shell('assigns'), m.assigns);
   list(shell('expands'), m.expands);
@@ -184,6 +184,16 @@ function stringGlobs(g: string | string[], fold?: (s: string) => string): String
     const v = fold ? fold(value) : value;
     return exact.has(v) || (match !== null && match.test(v));
   };
+}
+
+/**
+ * Globs where `*` also crosses `/`: arguments are URLs, refspecs and `key=value` pairs, not paths
+ * (`https://*` matches `https://a.dev/x.git`). Slashes are swapped for a character globs treat as plain.
+ */
+function flatGlobs(g: string | string[]): StringTest {
+  const SLASH = '\u0001';
+  const test = stringGlobs((Array.isArray(g) ? g : [g]).map((p) => p.replaceAll('/', SLASH)));
+  return (value, ctx) => test(value.replaceAll('/', SLASH), ctx);
 }
 
 /**

@@ -450,8 +450,11 @@ class Walker implements Runner {
       case 'word': {
         const text = node.text;
         if (/\{[^{}]*(,|\.\.)[^{}]*\}/.test(text)) return null; // brace expansion: several words
-        const unescaped = text.replace(/\\\n/g, '').replace(/\\(.)/gs, '$1');
+        // a one-character bracket class is that character: `.en[v]` names `.env`
+        const unescaped = text.replace(/\\\n/g, '').replace(/\[([^\]\\!^])\]/g, '$1').replace(/\\(.)/gs, '$1');
         if (unescaped === '~' || unescaped.startsWith('~/')) return this.ctx.home + unescaped.slice(1);
+        if (unescaped === '~+' || unescaped.startsWith('~+/')) return env.cwd === null ? null : env.cwd + unescaped.slice(2);
+        if (unescaped === '~-' || unescaped.startsWith('~-/')) return null; // $OLDPWD
         return unescaped;
       }
       case 'raw_string':
@@ -469,6 +472,11 @@ class Walker implements Runner {
       case 'translated_string':
         return named(node)[0] ? this.word(named(node)[0] as Node, env, role) : '';
       case 'concatenation': {
+        if (named(node).every((c) => c.type === 'word')) {
+          // all unquoted (`.en[v]` arrives as four words): read it as one word
+          const one = node.text.replace(/\\\n/g, '').replace(/\[([^\]\\!^])\]/g, '$1');
+          if (!/[{}]/.test(one) && !one.startsWith('~')) return one.replace(/\\(.)/gs, '$1');
+        }
         let out: Word = '';
         named(node).forEach((child, i) => {
           let v = this.word(child, env, role);
@@ -483,6 +491,7 @@ class Walker implements Runner {
         const only = kids.length === 1 && kids[0]?.type === 'variable_name' ? kids[0].text : null;
         const name = kids.find((k) => k.type === 'variable_name')?.text;
         if (name !== undefined) this.expanded.push(name);
+        if (node.text.startsWith('${!')) this.expanded.push('!'); // indirection: any variable, by a name chosen at run time
         for (const k of kids) if (k.type !== 'variable_name' && k.type !== 'special_variable_name') this.expression(k, env, role);
         if (only !== null && env.vars?.has(only)) return env.vars.get(only) as Word;
         if (only === 'HOME') return this.ctx.home;
@@ -530,10 +539,15 @@ class Walker implements Runner {
     }
   }
 
-  sql(text: string, env: Env, where: string): void {
+  sql(text: string, env: Env, where: string, mysql = false): void {
     const result = analyzeSql(text, join(where, env.where));
     if (!result.ok) this.fail(`${result.reason} (${join(where, env.where)})`);
-    for (const part of result.parts) this.emit(part);
+    for (const part of result.parts) {
+      // in MySQL a schema is a database
+      if (mysql && part.statement === 'drop_schema') part.statement = 'drop_database';
+      this.emit(part);
+    }
+    for (const f of result.files) this.emit(f);
   }
 }
 

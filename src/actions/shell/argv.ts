@@ -31,9 +31,10 @@ const SPECS: Record<string, string> = {
   head: 'n=lines: c=bytes:',
   tail: 'n=lines: c=bytes: f=follow',
   sort: 'o=output: k=key: t=field-separator: T=temporary-directory:',
+  unzip: 'd=exdir: x: o=overwrite',
   tee: 'a=append i=ignore-interrupts',
   jq: 'f=from-file: arg: argjson: slurpfile: rawfile: indent:',
-  curl: 'X=request: d=data: F=form: T=upload-file: o=output: H=header: u=user: A=user-agent: e=referer: b=cookie: c=cookie-jar: K=config: m=max-time: w=write-out: x=proxy: I=head G=get s=silent S=show-error L=location f=fail k=insecure v=verbose O=remote-name i=include data-binary: data-raw: data-urlencode: data-ascii: json: url: connect-timeout: retry: output-dir: cacert: cert: key: resolve: max-redirs: form-string:',
+  curl: 'unix-socket: abstract-unix-socket: output-dir: X=request: d=data: F=form: T=upload-file: o=output: H=header: u=user: A=user-agent: e=referer: b=cookie: c=cookie-jar: K=config: m=max-time: w=write-out: x=proxy: I=head G=get s=silent S=show-error L=location f=fail k=insecure v=verbose O=remote-name i=include data-binary: data-raw: data-urlencode: data-ascii: json: url: connect-timeout: retry: output-dir: cacert: cert: key: resolve: max-redirs: form-string:',
   wget: 'O=output-document: o=output-file: P=directory-prefix: i=input-file: q=quiet U=user-agent: header: post-data: post-file: method: body-data: body-file:',
   psql: 'c=command: f=file: h=host: p=port: U=username: d=dbname: v=set: o=output: L=log-file: P=pset: F=field-separator: R=record-separator: X=no-psqlrc q=quiet t=tuples-only A=no-align 1=single-transaction',
   mysql: 'e=execute: u=user: h=host: P=port: D=database: S=socket: B=batch N=skip-column-names',
@@ -69,13 +70,17 @@ const SPECS: Record<string, string> = {
   'git checkout': 'f=force b: B:',
   'git switch': 'f=force c=create: C=force-create: discard-changes',
   'git log': 'n=max-count: grep: author: since: until: format: pretty:',
-  'git commit': 'm=message: F=file: a=all author: date:',
-  'git tag': 'd=delete f=force m=message: a=annotate s=sign',
+  'git commit': 'm=message: F=file: a=all author: date: template:',
+  'git tag': 'd=delete f=force m=message: F=file: a=annotate s=sign',
+  'git notes': 'm=message: F=file: f=force',
+  'git clone': 'template: b=branch: o=origin: u=upload-pack: c=config:',
+  'git init': 'template:',
+  'git worktree': 'f=force b:',
   'git stash': '',
   'git restore': 's=source: S=staged W=worktree',
   'git rebase': 'i=interactive',
   'git gc': '',
-  kubectl: '@sub n=namespace: l=selector: o=output: f=filename: c=container: s=server: context: cluster: kubeconfig: user: token: replicas: since: grace-period:',
+  kubectl: '@sub n=namespace: l=selector: o=output: f=filename: c=container: s=server: context: cluster: kubeconfig: user: token: replicas: since: grace-period: raw: template: address:',
   helm: '@sub n=namespace: f=values: kube-context: kubeconfig: set: version: o=output:',
   terraform: '@sub @long1 chdir: var: var-file: target: out: state: auto-approve destroy',
   tofu: '@sub @long1 chdir: var: var-file: target: out: state: auto-approve destroy',
@@ -83,9 +88,10 @@ const SPECS: Record<string, string> = {
   pnpm: '@sub C=dir: F=filter: w=workspace-root',
   yarn: '@sub',
   npx: '@sub p=package: c=call:',
-  docker: '@sub H=host: context: config: l=log-level: e=env: v=volume: p=publish: name: w=workdir: u=user: network: entrypoint: f=force a=all',
-  podman: '@sub e=env: v=volume: p=publish: name: w=workdir: u=user: network: entrypoint: f=force a=all',
-  gh: '@sub R=repo: X=method:',
+  docker: '@sub H=host: context: config: l=log-level: e=env: v=volume: p=publish: name: w=workdir: u=user: network: entrypoint: f=force a=all format:',
+  podman: '@sub format: e=env: v=volume: p=publish: name: w=workdir: u=user: network: entrypoint: f=force a=all',
+  gh: '@sub R=repo: X=method: F=field: f=raw-field: input: body-file: H=header: q=jq: t=template:',
+  'gh auth': 't=show-token h=hostname:',
   aws: '@sub profile: region: output: endpoint-url:',
   gcloud: '@sub project: account: configuration:',
   az: '@sub',
@@ -97,7 +103,7 @@ const SPECS: Record<string, string> = {
   'apt-get': '@sub y=yes',
   brew: '@sub',
   systemctl: '@sub',
-  make: 'C=directory: f=file: j=jobs:',
+  make: 'C=directory: f=file: j=jobs: p=print-data-base',
   ssh: 'i: p: l: o: F: J: L: R: D: W: b: c: E: e: I: m: O: Q: S: w: B:',
   scp: 'i: P: l: o: F: J: S: c: r=recursive',
   rsync: 'e=rsh: a=archive r=recursive delete exclude: include: n=dry-run',
@@ -116,7 +122,6 @@ const SPECS: Record<string, string> = {
   flit: '@sub',
   openssl: '@sub @long1 in: out: key: inkey: CAkey: signkey: passin: passout: config:',
   'ssh-keygen': 'f: y N: C: t: b:',
-  unzip: 'd: o',
   ln: 's=symbolic f=force t=target-directory:',
   touch: 'd=date: r=reference: t:',
   mkdir: 'p=parents m=mode:',
@@ -177,6 +182,8 @@ export interface ParsedArgv {
   subcommand: string | null;
   flags: string[];
   options: Record<string, Word>;
+  /** Every value of each option, in order (`-F a=@x -F b=@y`). */
+  values: Record<string, Word[]>;
   /** Positionals after the subcommand. */
   args: Word[];
 }
@@ -191,12 +198,15 @@ export interface ParsedArgv {
  */
 export function parseArgv(program: string, words: Word[]): ParsedArgv {
   let spec = specFor(program);
-  const out: ParsedArgv = { subcommand: null, flags: [], options: {}, args: [] };
+  const out: ParsedArgv = { subcommand: null, flags: [], options: {}, values: {}, args: [] };
   let endOfOptions = false;
   const norm = (name: string) => spec?.aliases.get(name) ?? name;
   const flag = (name: string, value: Word | undefined) => {
     if (!out.flags.includes(name)) out.flags.push(name);
-    if (value !== undefined) out.options[name] = value;
+    if (value !== undefined) {
+      out.options[name] = value;
+      (out.values[name] ??= []).push(value);
+    }
   };
   for (let i = 0; i < words.length; i++) {
     const w = words[i] as Word;

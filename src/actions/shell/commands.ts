@@ -23,7 +23,7 @@ export interface Runner {
   nested(env: Env, where: string): Env;
   script(text: string, env: Env, stdin: Stdin): void;
   simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[] }): Stdin;
-  sql(text: string, env: Env, where: string): void;
+  sql(text: string, env: Env, where: string, mysql?: boolean): void;
 }
 
 export interface Invocation {
@@ -121,6 +121,10 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
 
   const oldStyle = program === 'tar' && typeof words[0] === 'string' && /^[A-Za-z]+$/.test(words[0]);
   const parsed = parseArgv(program, oldStyle ? ['-' + (words[0] as string), ...words.slice(1)] : words);
+  if ((program === 'docker' || program === 'podman') && parsed.subcommand === 'container' && typeof parsed.args[0] === 'string') {
+    parsed.subcommand = parsed.args.shift() as string; // `docker container rm` is `docker rm`
+  }
+  if (program === 'printenv') parsed.args = parsed.args.filter((a) => a === null || !a.startsWith('-'));
   const tags: PartTag[] = [...inv.tags];
   const { args, options, flags } = parsed;
 
@@ -133,7 +137,13 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     (program === 'set' && words.length === 0) ||
     (program === 'compgen' && flags.some((f) => f === 'v' || f === 'e')) ||
     (['export', 'declare', 'typeset', 'readonly'].includes(program) && args.length === 0 && !flags.includes('f') && !flags.includes('F')) ||
-    ((program === 'jq' || program === 'gojq') && !('from-file' in options) && /(^|[^\w$.])(env|\$ENV)\b/.test(args[0] ?? ''));
+    ((program === 'jq' || program === 'gojq') && !('from-file' in options) && /(^|[^\w$.])(env|\$ENV)\b/.test(args[0] ?? '')) ||
+    (program === 'make' && flags.includes('print-data-base')) ||
+    (['awk', 'gawk', 'mawk'].includes(program) && /\bENVIRON\b/.test(args[0] ?? '')) ||
+    ((program === 'docker' || program === 'podman') && parsed.subcommand === 'inspect' && !/^\{\{[^}]*\}\}$/.test(options.format ?? '') ) ||
+    ((program === 'docker' || program === 'podman') && parsed.subcommand === 'inspect' && /Env/.test(options.format ?? '')) ||
+    (program === 'systemctl' && (parsed.subcommand === 'show-environment' || args.includes('show-environment'))) ||
+    inv.expands.includes('!');
   if (dumps) tags.push('env-dump');
   if ((program === 'jq' || program === 'gojq') && args[0] === null) tags.push('inline-code'); // a filter from an expansion
 
@@ -173,6 +183,9 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     script = resolve(args[0] ?? null);
   } else if (SQL_CLIENTS.has(program)) {
     script = sqlClient(run, inv, parsed, tags) ?? script;
+  } else if (program === 'make' && options.file !== undefined && options.file !== '-') {
+    tags.push('script-file'); // a makefile runs its recipes
+    script = resolve(options.file as Word);
   }
 
   // standard output that a later pipeline stage can read as text
@@ -188,7 +201,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   }
 
   // commands this program runs for us: `uv run CMD`, `git submodule foreach CMD`, `su -c CMD`…
-  const remote = ['docker', 'podman', 'ssh', 'gcloud', 'su', 'runuser'].includes(program);
+  const remote = program === 'ssh' || program === 'gcloud'; // another machine: its directories are unknown here
   for (const inner of commandsRun(program, words, parsed)) {
     const innerEnv = run.nested({ ...env, cwd: remote ? null : env.cwd }, inner.where);
     if ('argv' in inner) run.simple(inner.argv, innerEnv, null, { text: inner.argv.map((w) => w ?? '$?').join(' '), assigns: [], tags: [] });
@@ -221,8 +234,23 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     if (files.length === 0 && recursive) run.emit({ kind: 'file_read', path: env.cwd, origin: join(`the directory searched by \`${clip(inv.text)}\``, env.where), tags: [] });
   }
   if (WRITERS.has(program)) args.forEach((a) => file('file_write', a, program === 'rm' || program === 'shred' || program === 'unlink' ? 'a file removed' : 'a file written'));
+  if (program === 'mv' && typeof options['target-directory'] === 'string') {
+    for (const a of args) if (a !== null) file('file_write', `${options['target-directory']}/${a.replace(/\/+$/, '').split('/').pop()}`, 'the destination');
+  }
   if (MODE_WRITERS.has(program)) (('reference' in options) ? args : args.slice(1)).forEach((a) => file('file_write', a, 'a file changed'));
-  if (program === 'cp' || program === 'ln' || program === 'install' || program === 'rsync' || program === 'scp') copyFiles(program, parsed, file);
+  if (['cp', 'ln', 'install', 'rsync', 'scp'].includes(program)) copyFiles(program, parsed, file);
+  if ((program === 'docker' || program === 'podman' || program === 'kubectl') && parsed.subcommand === 'cp') copyFiles(program, parsed, file);
+  if (program === 'gcloud' && ((parsed.subcommand === 'storage' && ['cp', 'mv', 'rsync'].includes(String(args[0]))) || (parsed.subcommand === 'compute' && args[0] === 'scp'))) {
+    copyFiles(program, { ...parsed, args: args.slice(1) }, file);
+  }
+  if (program === 'sort' && options.output !== undefined) file('file_write', options.output, 'the output file');
+  if (program === 'unzip') file('file_write', `${options.exdir ?? '.'}/**`, 'the files extracted');
+  if (program === 'perl' && flags.includes('i')) args.forEach((a) => file('file_write', a, 'a file edited in place'));
+  if (program === 'sed') for (const target of sedWrites(options.expression !== undefined ? (parsed.values.expression ?? []) : [args[0] ?? null])) file('file_write', target, 'a file sed writes');
+  if (program === 'gh') ghFiles(parsed, file);
+  if (program === 'git' && ['commit', 'tag', 'notes', 'merge'].includes(String(parsed.subcommand)) && options.file !== undefined) file('file_read', options.file, 'a message file');
+  if (program === 'git' && parsed.subcommand === 'hash-object') args.forEach((a) => file('file_read', a, 'a file git stores'));
+  if (program === 'sqlite3' && args[0] !== undefined) file('file_read', args[0], 'the database');
   if (program === 'dd') {
     for (const w of words) {
       if (w?.startsWith('if=')) file('file_read', w.slice(3), 'the input');
@@ -260,6 +288,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
 }
 
 function emitShell(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartTag[]): void {
+  if (parsed.args.some((a) => a !== null && /[*?[]/.test(a))) tags = [...tags, 'glob'];
   run.emit(shellPart({ program: inv.program, ...parsed, assigns: inv.assigns, expands: inv.expands, tags: [...new Set(tags)], script: inv.script, env: inv.env, text: inv.text, ctx: run.ctx }));
 }
 
@@ -474,7 +503,7 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
     }
     const meta = program === 'psql' ? psqlMeta(run, inv, text, tags) : { sql: text };
     if (meta.script !== undefined) script = meta.script;
-    if (meta.sql.trim() !== '') run.sql(meta.sql, env, where(how));
+    if (meta.sql.trim() !== '') run.sql(meta.sql, env, where(how), program === 'mysql' || program === 'mariadb');
   }
   return script;
 }
@@ -594,14 +623,43 @@ function addFlag(parsed: ParsedArgv, flag: string): void {
 
 type FileEmitter = (kind: 'file_read' | 'file_write', w: Word, what: string) => void;
 
+/** Copies: local sources are read; a local destination is written (with each source's name under a directory given by `-t`). */
 function copyFiles(program: string, parsed: ParsedArgv, file: FileEmitter): void {
   const { args, options } = parsed;
-  const remote = (w: Word) => w !== null && /^[^/]*:/.test(w) && !w.startsWith('./');
+  const remote = (w: Word) => w !== null && /^[^/]*:/.test(w) && !w.startsWith('./') && !w.startsWith('/');
   const target = options['target-directory'];
   const sources = target !== undefined ? args : args.slice(0, -1);
   const dest = target !== undefined ? target : args[args.length - 1];
   for (const s of sources) if (!remote(s)) file('file_read', s, program === 'ln' ? 'a link source' : 'a file copied');
   if (dest !== undefined && !remote(dest)) file('file_write', dest, 'the destination');
+  if (target !== undefined && target !== null) {
+    for (const s of sources) if (s !== null && !remote(s)) file('file_write', `${target}/${s.replace(/\/+$/, '').split('/').pop()}`, 'the destination');
+  }
+}
+
+/** Files sed's `w FILE` commands and `s///w FILE` flags write. */
+function sedWrites(scripts: Word[]): Word[] {
+  const out: Word[] = [];
+  for (const script of scripts) {
+    if (script === null) continue;
+    for (const m of script.matchAll(/(?:^|[;\n{}])\s*[\d,$/!]*\s*w\s+([^;\n}]+)/g)) out.push((m[1] as string).trim());
+    for (const m of script.matchAll(/s(.)(?:(?!\1).)*\1(?:(?!\1).)*\1[gpiImM\d]*w\s+([^;\n}]+)/g)) out.push((m[2] as string).trim());
+  }
+  return out;
+}
+
+/** gh sends files: `gist create FILES`, `release upload TAG FILES`, `--body-file F`, `api -F k=@F`, `--input F`. */
+function ghFiles(parsed: ParsedArgv, file: FileEmitter): void {
+  const { subcommand, args, options, values } = parsed;
+  if (subcommand === 'gist' && (args[0] === 'create' || args[0] === 'edit')) args.slice(1).forEach((a) => file('file_read', a, 'a file gh uploads'));
+  if (subcommand === 'release' && (args[0] === 'upload' || args[0] === 'create')) args.slice(2).forEach((a) => file('file_read', a, 'a file gh uploads'));
+  if (options['body-file'] !== undefined) file('file_read', options['body-file'], 'a file gh posts');
+  if (options.input !== undefined) file('file_read', options.input, 'a file gh posts');
+  for (const v of [...(values.field ?? []), ...(values['raw-field'] ?? [])]) {
+    const at = v === null ? null : /^[^=]*=@(.+)$/.exec(v);
+    if (at) file('file_read', at[1] as string, 'a file gh posts');
+  }
+  if ((subcommand === 'issue' || subcommand === 'pr') && options.field !== undefined && !String(options.field).includes('=')) file('file_read', options.field, 'a file gh posts');
 }
 
 function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter): void {
@@ -611,12 +669,15 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
   let urls: Word[] = args;
   if (program === 'curl') {
     const uploads = ['data', 'data-binary', 'data-ascii', 'data-urlencode', 'json', 'form', 'form-string'];
-    for (const o of uploads) {
-      const v = options[o];
-      if (v === undefined) continue;
-      if (v === null) continue;
-      const at = o === 'form' ? v.match(/=[@<](.*?)(;|$)/)?.[1] : o === 'data-urlencode' ? v.match(/@(.*)$/)?.[1] : v.startsWith('@') ? v.slice(1) : undefined;
-      if (at !== undefined && at !== '-') file('file_read', at, 'a file uploaded');
+    for (const o of [...uploads, 'header']) {
+      for (const v of parsed.values[o] ?? []) {
+        if (v === null) continue;
+        const at = o === 'form' ? v.match(/=[@<](.*?)(;|$)/)?.[1] : o === 'data-urlencode' ? v.match(/@(.*)$/)?.[1] : v.startsWith('@') ? v.slice(1) : undefined;
+        if (at !== undefined && at !== '-') file('file_read', at, o === 'header' ? 'a header file sent' : 'a file uploaded');
+      }
+    }
+    if (flags.includes('remote-name') || 'output-dir' in options) {
+      for (const u of args) file('file_write', `${options['output-dir'] ?? '.'}/${urlBasename(u)}`, 'the file downloaded');
     }
     if (options['upload-file'] !== undefined) file('file_read', options['upload-file'], 'a file uploaded');
     if (options.config !== undefined) file('file_read', options.config, 'the config file');
@@ -630,7 +691,9 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
     if (options.url !== undefined) urls = [...urls, options.url];
   } else if (program === 'wget') {
     for (const o of ['post-file', 'body-file', 'input-file']) if (options[o] !== undefined) file('file_read', options[o] as Word, 'a file sent');
-    if (options['output-document'] !== undefined && options['output-document'] !== '-') file('file_write', options['output-document'], 'the output file');
+    if (options['output-document'] !== undefined) {
+      if (options['output-document'] !== '-') file('file_write', options['output-document'], 'the output file');
+    } else for (const u of args) file('file_write', `${options['directory-prefix'] ?? '.'}/${urlBasename(u)}`, 'the file downloaded');
     method = typeof options.method === 'string' ? options.method.toUpperCase() : ['post-data', 'post-file', 'body-data', 'body-file'].some((o) => o in options) ? 'POST' : 'GET';
   } else {
     // httpie and xh: [METHOD] URL [ITEM…]; data items make it a POST
@@ -640,6 +703,12 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
     for (const item of args.slice(1)) if (item !== null && /^[^=@:]+@/.test(item)) file('file_read', item.slice(item.indexOf('@') + 1), 'a file sent');
   }
   for (const url of urls) run.emit(httpPart(method, url, join(`the request of \`${clip(inv.text)}\``, env.where), true));
+}
+
+function urlBasename(url: Word): string {
+  if (url === null) return '*';
+  const path = url.replace(/[?#].*$/, '').replace(/^[a-z]+:\/\/[^/]*/i, '');
+  return path.split('/').filter(Boolean).pop() ?? 'index.html';
 }
 
 /** `docker exec [OPTIONS] CONTAINER CMD…` and `kubectl exec POD -- CMD…` run CMD in a container: judge it too. */

@@ -47,6 +47,20 @@ describe('analyzeSql', () => {
     }
   });
 
+  it('finds WHERE clauses that match every row, and server files', () => {
+    for (const w of ['id IS NOT NULL', 'NOT (id IS NULL)', "email LIKE '%'", 'lower(email) = lower(email)', 'id = id::int', 'id IS NOT DISTINCT FROM id']) {
+      assert.equal(parts(`UPDATE users SET a = 1 WHERE ${w}`)[0]?.where, 'trivial', w);
+    }
+    assert.equal(parts('DELETE FROM orders o USING customers c WHERE o.customer_id = c.id')[0]?.where, 'trivial', 'a join with no filter');
+    const cte = parts("WITH s AS (SELECT id FROM carts WHERE updated_at < now()) DELETE FROM carts c USING s WHERE c.id = s.id").find((p) => p.statement === 'delete');
+    assert.equal(cte?.where, 'present', 'a join with a filtered CTE');
+    const r = analyzeSql("SELECT pg_read_file('/var/lib/postgresql/.pgpass'); COPY t FROM '/etc/passwd'; COPY t TO 'rel.csv'", 'x');
+    assert.ok(r.ok);
+    assert.deepEqual(r.ok ? r.files.map((f) => `${f.kind} ${f.path}`) : [], ['file_read /var/lib/postgresql/.pgpass', 'file_read /etc/passwd', 'file_write null']);
+    assert.deepEqual(parts("SELECT set_config('log_statement', 'none', false)")[0]?.settings, ['log_statement']);
+    assert.deepEqual(parts("ALTER DATABASE prod SET log_statement = 'none'")[0]?.settings, ['log_statement']);
+  });
+
   it('names the settings SET and ALTER SYSTEM change', () => {
     assert.deepEqual(parts("ALTER SYSTEM SET pgaudit.log = 'none'")[0]?.settings, ['pgaudit.log']);
     assert.deepEqual(parts('SET ROLE postgres')[0]?.settings, ['role']);

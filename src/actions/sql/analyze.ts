@@ -1,5 +1,5 @@
 import { loadModule, parseSync } from 'libpg-query';
-import type { PartTag, SqlPart, WhereFact } from '../action.js';
+import type { FilePart, PartTag, SqlPart, WhereFact } from '../action.js';
 
 /**
  * SQL analysis with the PostgreSQL parser (libpg-query, PostgreSQL 18's grammar as WASM).
@@ -17,7 +17,17 @@ export function loadSqlParser(): Promise<void> {
   return loaded;
 }
 
-export type SqlAnalysis = { ok: true; parts: SqlPart[] } | { ok: false; reason: string };
+/**
+ * `parts`: the statements. `files`: files on the database server that statements read or write
+ * (`pg_read_file('/path')`, `lo_import`, `COPY … FROM '/path'`); a relative path is unknown.
+ */
+export type SqlAnalysis = { ok: true; parts: SqlPart[]; files: FilePart[] } | { ok: false; reason: string };
+
+/** Server functions that read (or, for lo_export, write) the file named by their first argument. */
+const FILE_FUNCTIONS: Record<string, 'file_read' | 'file_write'> = {
+  pg_read_file: 'file_read', pg_read_binary_file: 'file_read', pg_stat_file: 'file_read', lo_import: 'file_read',
+  pg_ls_dir: 'file_read', lo_export: 'file_write', pg_file_write: 'file_write',
+};
 
 type Node = Record<string, unknown>;
 
@@ -66,18 +76,19 @@ export function analyzeSql(text: string, origin: string): SqlAnalysis {
     return { ok: false, reason: `SQL the PostgreSQL parser rejects: ${e.message ?? String(err)}${at !== undefined ? ` (at offset ${at})` : ''}` };
   }
   const parts: SqlPart[] = [];
+  const files: FilePart[] = [];
   const stmts = tree.stmts ?? [];
   stmts.forEach((raw, i) => {
     const start = raw.stmt_location ?? 0;
     const statementText = text.slice(start, raw.stmt_len !== undefined ? start + raw.stmt_len : undefined).trim();
     const where = stmts.length > 1 ? `statement ${i + 1} of ${stmts.length} in ${origin}` : origin;
-    collectStatement(raw.stmt, where, statementText, parts);
+    collectStatement(raw.stmt, where, statementText, parts, files);
   });
-  return { ok: true, parts };
+  return { ok: true, parts, files };
 }
 
 /** Adds the statement wrapped in `wrapper` ({SelectStmt: {...}}) and every statement nested in it. */
-function collectStatement(wrapper: Node, origin: string, text: string, parts: SqlPart[]): void {
+function collectStatement(wrapper: Node, origin: string, text: string, parts: SqlPart[], files: FilePart[]): void {
   const [name, body] = Object.entries(wrapper)[0] as [string, Node];
   const part: SqlPart = {
     kind: 'sql', statement: statementKind(name, body), tables: [], where: null,
@@ -85,13 +96,15 @@ function collectStatement(wrapper: Node, origin: string, text: string, parts: Sq
   };
   parts.push(part);
   const nested: { node: Node; via: string }[] = [];
-  walk(body, part, nested, name === 'ExplainStmt' && !explainAnalyzes(body) ? 'skip-query' : '');
-  if (name === 'UpdateStmt' || name === 'DeleteStmt') part.where = whereFact(body.whereClause as Node | undefined, body.relation as Node | undefined);
-  if (name === 'VariableSetStmt' && typeof body.name === 'string') part.settings = [body.name];
-  if (name === 'AlterSystemStmt') {
-    const set = body.setstmt as Node | undefined;
-    if (typeof set?.name === 'string') part.settings = [set.name];
+  walk(body, part, nested, name === 'ExplainStmt' && !explainAnalyzes(body) ? 'skip-query' : '', '', files);
+  if (name === 'CopyStmt' && typeof body.filename === 'string' && body.is_program !== true) {
+    files.push(serverFile(body.is_from === true ? 'file_read' : 'file_write', body.filename, `the server file of ${origin}`));
   }
+  if (name === 'UpdateStmt' || name === 'DeleteStmt') part.where = whereFact(body.whereClause as Node | undefined, body.relation as Node | undefined, joinFiltered(body));
+  if (name === 'VariableSetStmt' && typeof body.name === 'string') part.settings.push(body.name);
+  // ALTER SYSTEM / DATABASE / ROLE … SET name = …
+  const set = body.setstmt as Node | undefined;
+  if (typeof set?.name === 'string') part.settings.push(set.name);
   part.readOnly = isReadOnly(name, body) && !part.functions.some((f) => WRITING_FUNCTIONS.has(f));
   const tags: PartTag[] = [];
   if (name === 'DoStmt' || name === 'ExecuteStmt') tags.push('inline-code');
@@ -99,13 +112,18 @@ function collectStatement(wrapper: Node, origin: string, text: string, parts: Sq
   part.tags = tags;
   part.tables = [...new Set(part.tables)];
   part.functions = [...new Set(part.functions)];
-  for (const n of nested) collectStatement(n.node, `${describe(Object.keys(n.node)[0] ?? '')} ${n.via} in ${origin}`, text, parts);
+  for (const n of nested) collectStatement(n.node, `${describe(Object.keys(n.node)[0] ?? '')} ${n.via} in ${origin}`, text, parts, files);
+}
+
+function serverFile(kind: 'file_read' | 'file_write', path: unknown, origin: string): FilePart {
+  const p = typeof path === 'string' && path.startsWith('/') ? path.replace(/\/+$/, '') || '/' : null;
+  return { kind, path: p, origin, tags: p === null ? ['unknown-target'] : [] };
 }
 
 /** Collects tables and functions of one statement; nested statements are queued, not walked. */
-function walk(node: unknown, part: SqlPart, nested: { node: Node; via: string }[], mode: string, key = ''): void {
+function walk(node: unknown, part: SqlPart, nested: { node: Node; via: string }[], mode: string, key = '', files: FilePart[] = []): void {
   if (Array.isArray(node)) {
-    for (const item of node) walk(item, part, nested, mode, key);
+    for (const item of node) walk(item, part, nested, mode, key, files);
     return;
   }
   if (node === null || typeof node !== 'object') return;
@@ -122,10 +140,16 @@ function walk(node: unknown, part: SqlPart, nested: { node: Node; via: string }[
       const names = ((v as Node).funcname as Node[] | undefined) ?? [];
       const last = names[names.length - 1] as { String?: { sval?: string } } | undefined;
       if (last?.String?.sval) part.functions.push(last.String.sval.toLowerCase());
+      const fileKind = FILE_FUNCTIONS[last?.String?.sval?.toLowerCase() ?? ''];
+      if (fileKind !== undefined) files.push(serverFile(fileKind, fold((((v as Node).args as Node[] | undefined) ?? [])[fileKind === 'file_write' ? 1 : 0] ?? {}), `the server file of ${part.origin}`));
+      if (last?.String?.sval?.toLowerCase() === 'set_config') {
+        const first = fold((((v as Node).args as Node[] | undefined) ?? [])[0] ?? {});
+        if (typeof first === 'string') part.settings.push(first);
+      }
     } else if (k === 'objects' && part.statement.startsWith('drop_')) {
       for (const o of (v as Node[]) ?? []) part.tables.push(objectName(o));
     } else if (k === 'dbname' && typeof v === 'string') part.tables.push(v);
-    walk(v, part, nested, mode, k);
+    walk(v, part, nested, mode, k, files);
   }
 }
 
@@ -197,14 +221,68 @@ function objectName(o: Node): string {
  * INVARIANT: 'present' only for a WHERE that can pick rows by their own values: it names a column
  * outside any subquery, does not fold to true, and is not `col IN (SELECT col FROM the same table)`.
  */
-function whereFact(where: Node | undefined, target: Node | undefined): WhereFact {
+function whereFact(where: Node | undefined, target: Node | undefined, filteredJoin: boolean): WhereFact {
   if (where === undefined) return 'none';
   const folded = fold(where);
   if (folded === true) return 'trivial';
   if (folded === false) return 'present'; // picks no row at all
   if (!namesColumn(where)) return 'trivial';
   if (selectsOwnTable(where, target)) return 'trivial';
+  if (matchesEveryRow(where, !filteredJoin)) return 'trivial';
   return 'present';
+}
+
+/** True when an UPDATE … FROM / DELETE … USING joins a CTE or subquery, which can carry its own filter. */
+function joinFiltered(body: Node): boolean {
+  const ctes = new Set((((body.withClause as Node | undefined)?.ctes as Node[] | undefined) ?? []).map((c) => (c.CommonTableExpr as Node | undefined)?.ctename));
+  const sources = ((body.usingClause ?? body.fromClause) as Node[] | undefined) ?? [];
+  return sources.some((s) => 'RangeSubselect' in s || ctes.has((s.RangeVar as Node | undefined)?.relname));
+}
+
+/**
+ * Conditions true for every row (or every joined row): `col IS NOT NULL`, `NOT col IS NULL`,
+ * `col LIKE '%'`, a column compared with itself through casts or the same function, and a WHERE
+ * made only of column-to-column equalities (a join, no filter).
+ */
+function matchesEveryRow(node: Node, joinsCount = true): boolean {
+  const [name, v] = Object.entries(node)[0] ?? [];
+  const body = v as Node;
+  if (name === 'NullTest') return body.nulltesttype === 'IS_NOT_NULL' && 'ColumnRef' in (body.arg as Node);
+  if (name === 'BoolExpr' && body.boolop === 'NOT_EXPR') {
+    const inner = ((body.args as Node[]) ?? [])[0]?.NullTest as Node | undefined;
+    return inner !== undefined && inner.nulltesttype === 'IS_NULL' && 'ColumnRef' in (inner.arg as Node);
+  }
+  if (name === 'BoolExpr' && body.boolop === 'AND_EXPR') return ((body.args as Node[]) ?? []).every((a) => (joinsCount && isColumnEquality(a)) || matchesEveryRow(a, joinsCount));
+  if (name === 'BoolExpr' && body.boolop === 'OR_EXPR') return ((body.args as Node[]) ?? []).some((a) => matchesEveryRow(a, joinsCount));
+  if (name === 'A_Expr') {
+    const op = ((body.name as Node[])?.[0]?.String as { sval?: string } | undefined)?.sval;
+    if ((body.kind === 'AEXPR_LIKE' || body.kind === 'AEXPR_ILIKE') && (op === '~~' || op === '~~*')) {
+      const pattern = fold(body.rexpr as Node);
+      return typeof pattern === 'string' && /^%+$/.test(pattern);
+    }
+    const l = stripCasts(body.lexpr as Node), r = stripCasts(body.rexpr as Node);
+    const same = l !== undefined && r !== undefined && namesColumn(l) && canonical(l) === canonical(r);
+    if (same && (body.kind === 'AEXPR_NOT_DISTINCT' || (body.kind === 'AEXPR_OP' && ['=', '<=', '>='].includes(op ?? '')))) return true;
+    return joinsCount && isColumnEquality(node);
+  }
+  return false;
+}
+
+function isColumnEquality(node: Node): boolean {
+  const e = node.A_Expr as Node | undefined;
+  if (e === undefined || e.kind !== 'AEXPR_OP') return false;
+  const op = ((e.name as Node[])?.[0]?.String as { sval?: string } | undefined)?.sval;
+  return op === '=' && 'ColumnRef' in (stripCasts(e.lexpr as Node) ?? {}) && 'ColumnRef' in (stripCasts(e.rexpr as Node) ?? {});
+}
+
+function stripCasts(node: Node | undefined): Node | undefined {
+  let n = node;
+  while (n !== undefined && 'TypeCast' in n) n = (n.TypeCast as Node).arg as Node;
+  return n;
+}
+
+function canonical(node: Node): string {
+  return JSON.stringify(node, (k, val) => (k === 'location' ? undefined : val));
 }
 
 /** True when the expression references a column outside any subquery. */
@@ -230,7 +308,8 @@ function selectsOwnTable(where: Node, target: Node | undefined): boolean {
   if (sel === undefined || sel.whereClause !== undefined || sel.limitCount !== undefined || sel.op !== 'SETOP_NONE') return false;
   const from = (sel.fromClause as Node[] | undefined) ?? [];
   const rv = from.length === 1 ? (from[0]?.RangeVar as Node | undefined) : undefined;
-  return rv !== undefined && rv.relname === target.relname && (rv.schemaname ?? null) === (target.schemaname ?? null);
+  // a schema written on one side only still names the same table in the usual search path
+  return rv !== undefined && rv.relname === target.relname && (rv.schemaname === undefined || target.schemaname === undefined || rv.schemaname === target.schemaname);
 }
 
 type Folded = boolean | number | string | null | undefined; // undefined: not a constant
