@@ -80,7 +80,7 @@ export function decideParts(policy: CompiledPolicy, parts: Part[], ctx: Context)
 }
 
 function judgePart(policy: CompiledPolicy, part: Part, ctx: Context): PartDecision {
-  const rules = policy.byKind.get(part.kind) ?? [];
+  const rules = part.kind === 'shell' ? policy.byProgram.get(part.program ?? '') ?? policy.byProgram.get('') ?? [] : policy.byKind.get(part.kind) ?? [];
   let best: CompiledRule | null = null;
   const matched: { rule: CompiledRule; note?: string }[] = [];
   for (const rule of rules) {

@@ -1,4 +1,5 @@
-import { celEnv, isCelError, parse as parseCel, plan } from '@bufbuild/cel';
+import type * as Cel from '@bufbuild/cel';
+import { createRequire } from 'node:module';
 import picomatch from 'picomatch';
 import type { Context, Part, Word } from '../actions/action.js';
 import { MATCHER_KINDS, type MatcherSpec, type PolicySpec, type RuleSpec, type Verdict } from './schema.js';
@@ -35,6 +36,8 @@ export interface CompiledPolicy {
   rules: CompiledRule[];
   /** Rules by the part kind they judge. */
   byKind: Map<PartKind, CompiledRule[]>;
+  /** Shell rules by exact program name (each list also holds the rules that name no exact program). */
+  byProgram: Map<string, CompiledRule[]>;
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; issues: { path: (string | number)[]; message: string }[] };
@@ -43,7 +46,16 @@ type Test = (part: Part, ctx: Context) => boolean;
 type StringTest = (value: string, ctx: Context) => boolean;
 
 const MATCHER_FIELDS = Object.keys(MATCHER_KINDS) as (keyof MatcherSpec)[];
-const cel = celEnv();
+
+/** CEL loads only for a policy that has a `when:` (it costs ~60 ms at start-up). */
+let celModule: { lib: typeof Cel; env: ReturnType<typeof Cel.celEnv> } | null = null;
+function cel(): { lib: typeof Cel; env: ReturnType<typeof Cel.celEnv> } {
+  if (celModule === null) {
+    const lib = createRequire(import.meta.url)('@bufbuild/cel') as typeof Cel;
+    celModule = { lib, env: lib.celEnv() };
+  }
+  return celModule;
+}
 
 /**
  * @param spec      a policy that passed {@link policySchema}.
@@ -98,7 +110,20 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
   if (issues.length > 0) return { ok: false, issues };
   const byKind = new Map<PartKind, CompiledRule[]>();
   for (const rule of rules) for (const k of rule.kinds) byKind.set(k, [...(byKind.get(k) ?? []), rule]);
-  return { ok: true, policy: { file, default: spec.default, description: spec.description, rules, byKind } };
+  // INVARIANT: byProgram.get(p) holds every shell rule that can match a part whose program is p, in order
+  const exactPrograms = (r: RuleSpec): string[] | null => {
+    const g = r.program === undefined ? null : Array.isArray(r.program) ? r.program : [r.program];
+    return g !== null && g.every((p) => !GLOB_CHARS.test(p)) ? g : null;
+  };
+  const shellRules = byKind.get('shell') ?? [];
+  const anyProgram = shellRules.filter((_, i) => exactPrograms(spec.rules[rules.indexOf(shellRules[i] as CompiledRule)] as RuleSpec) === null);
+  const byProgram = new Map<string, CompiledRule[]>();
+  for (const rule of shellRules) {
+    for (const p of exactPrograms(spec.rules[rules.indexOf(rule)] as RuleSpec) ?? []) byProgram.set(p, [...(byProgram.get(p) ?? []), rule]);
+  }
+  for (const [p, list] of byProgram) byProgram.set(p, shellRules.filter((r) => list.includes(r) || anyProgram.includes(r)));
+  byProgram.set('', anyProgram);
+  return { ok: true, policy: { file, default: spec.default, description: spec.description, rules, byKind, byProgram } };
 }
 
 function compileMatcher(m: MatcherSpec | RuleSpec): Test {
@@ -135,6 +160,10 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
   scalar(shell('program') as (p: Part) => Word | undefined, m.program);
   scalar(shell('subcommand') as (p: Part) => Word | undefined, m.subcommand);
   list(shell('flags'), m.flags);
+  if (m.options !== undefined) {
+    const wanted = Object.entries(m.options).map(([name, g]) => [name, flatGlobs(g)] as const);
+    tests.push((p, ctx) => p.kind === 'shell' && wanted.every(([name, test]) => typeof p.options[name] === 'string' && test(p.options[name] as string, ctx)));
+  }
   list(shell('args'), m.args, false, true);
   list(shell('paths'), m.paths, true);
   list(shell('assigns'), m.assigns);
@@ -152,6 +181,10 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
   scalar(http('method') as (p: Part) => Word | undefined, m.method, false, (s) => s.toUpperCase());
   scalar(http('host') as (p: Part) => Word | undefined, m.host, false, (s) => s.toLowerCase());
   scalar(http('path') as (p: Part) => Word | undefined, m.urlPath);
+  if (m.port !== undefined) {
+    const ports = new Set(Array.isArray(m.port) ? m.port : [m.port]);
+    tests.push((p) => p.kind === 'http' && p.port !== null && ports.has(p.port));
+  }
   scalar(http('scheme') as (p: Part) => Word | undefined, m.scheme);
   scalar(mcp('server') as (p: Part) => Word | undefined, m.server);
   scalar(mcp('tool') as (p: Part) => Word | undefined, m.tool);
@@ -223,7 +256,9 @@ export function anchorPath(pattern: string, ctx: Context): string {
 }
 
 function compileCondition(expr: string): (part: Part, ctx: Context) => boolean | string {
-  const program = plan(cel, parseCel(expr));
+  const { lib, env } = cel();
+  const program = lib.plan(env, lib.parse(expr));
+  const isCelError = lib.isCelError;
   return (part, ctx) => {
     try {
       const result = program({ part: part as unknown as Record<string, unknown>, context: { cwd: ctx.cwd, home: ctx.home } } as never);

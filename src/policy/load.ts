@@ -133,7 +133,7 @@ function describeIssue(issue: { code: string; message: string; expected?: unknow
   return issue.message.replace(/^Invalid input: /, '');
 }
 
-const KNOWN_KEYS = ['id', 'verdict', 'kind', 'reason', 'unless', 'when', 'program', 'subcommand', 'flags', 'args', 'paths', 'assigns', 'expands', 'script', 'statement', 'tables', 'where', 'readOnly', 'functions', 'settings', 'method', 'host', 'urlPath', 'scheme', 'server', 'tool', 'interpreted', 'annotations', 'path', 'tags', 'version', 'description', 'default', 'rules', 'any', 'all', 'none'];
+const KNOWN_KEYS = ['id', 'verdict', 'kind', 'reason', 'unless', 'when', 'program', 'subcommand', 'flags', 'options', 'args', 'paths', 'assigns', 'expands', 'script', 'statement', 'tables', 'where', 'readOnly', 'functions', 'settings', 'method', 'host', 'port', 'urlPath', 'scheme', 'server', 'tool', 'interpreted', 'annotations', 'path', 'tags', 'version', 'description', 'default', 'rules', 'any', 'all', 'none'];
 
 function hint(key: string): string {
   let best: string | null = null;

@@ -31,9 +31,9 @@ const tags = z.union([z.enum(PART_TAGS), z.array(z.enum(PART_TAGS)).min(1)]);
 
 /** Matcher fields and the kinds each applies to. */
 export const MATCHER_KINDS: Record<string, readonly string[]> = {
-  program: ['shell'], subcommand: ['shell'], flags: ['shell'], args: ['shell'], paths: ['shell'], assigns: ['shell'], expands: ['shell'], script: ['shell'],
+  program: ['shell'], subcommand: ['shell'], flags: ['shell'], options: ['shell'], args: ['shell'], paths: ['shell'], assigns: ['shell'], expands: ['shell'], script: ['shell'],
   statement: ['sql'], tables: ['sql'], where: ['sql'], readOnly: ['sql'], functions: ['sql'], settings: ['sql'],
-  method: ['http'], host: ['http'], urlPath: ['http'], scheme: ['http'],
+  method: ['http'], host: ['http'], port: ['http'], urlPath: ['http'], scheme: ['http'],
   server: ['mcp_tool'], tool: ['mcp_tool'], interpreted: ['mcp_tool'], annotations: ['mcp_tool'],
   path: ['file_read', 'file_write'],
   tags: ACTION_KINDS,
@@ -43,6 +43,7 @@ const matcherShape = {
   program: globs.optional().describe('shell: the normalized program name'),
   subcommand: globs.optional().describe('shell: the subcommand (`git push` → push)'),
   flags: quantified.optional().describe('shell: normalized flag names (`-rf` → recursive, force)'),
+  options: z.record(z.string(), globs).optional().describe('shell: option values by normalized name; each named option must be given with a value matching one of its globs'),
   args: quantified.optional().describe('shell: positional arguments after the subcommand'),
   paths: quantified.optional().describe('shell: positional arguments resolved as paths (path globs)'),
   assigns: globs.optional().describe('shell: names of variables the command assigns or unsets'),
@@ -56,6 +57,7 @@ const matcherShape = {
   settings: quantified.optional().describe('sql: configuration parameters a SET, RESET or ALTER SYSTEM changes'),
   method: globs.optional().describe('http: method, upper case'),
   host: globs.optional().describe('http: host name or IP, lower case'),
+  port: z.union([z.number().int(), z.array(z.number().int()).min(1)]).optional().describe('http: explicit port, any of'),
   urlPath: globs.optional().describe('http: URL path'),
   scheme: globs.optional().describe('http: URL scheme'),
   server: globs.optional().describe('mcp_tool: server name'),
