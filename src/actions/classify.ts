@@ -4,6 +4,7 @@ import { httpPart } from './http/analyze.js';
 import { resolveActionPath, resolvePath } from './paths.js';
 import { analyzeShell } from './shell/analyze.js';
 import { loadShellParser } from './shell/parser.js';
+import { shellQuote } from './text.js';
 import { analyzeSql, loadSqlParser } from './sql/analyze.js';
 
 /**
@@ -68,10 +69,6 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
   } catch (err) {
     return { ok: false, reason: `the analysis failed: ${(err as Error).message ?? String(err)}` };
   }
-}
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Text Gatehouse refuses to judge: too long, NUL and other control bytes, invalid Unicode. */

@@ -1,3 +1,8 @@
+/** Quotes a word for bash only when it needs it: `a b` → `'a b'`, `it's` → `'it'\''s'`. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** One line of at most `max` characters, for messages: whitespace folded, an ellipsis when cut. */
 export function clip(text: string, max = 60): string {
   const one = text.replace(/\s+/g, ' ').trim();

@@ -3,7 +3,7 @@ import { httpPart } from '../http/analyze.js';
 import { resolvePath } from '../paths.js';
 import type { Env, Stdin } from './analyze.js';
 import { join, shellPart } from './analyze.js';
-import { clip } from '../text.js';
+import { clip, shellQuote } from '../text.js';
 import { parseArgv, type ParsedArgv } from './argv.js';
 import { commandsRun } from './runners.js';
 
@@ -736,10 +736,6 @@ function remoteCommand(run: Runner, inv: Invocation, parsed: ParsedArgv): void {
   if (cmd.length === 0) return;
   if (cmd.some((w) => w === null)) run.fail(`the remote command of \`${clip(inv.text)}\` comes from an expansion Gatehouse cannot see`);
   run.script(cmd.join(' '), run.nested({ ...inv.env, cwd: null }, 'the remote command of `ssh`'), null);
-}
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function decodeBase64(text: string): string | null {
