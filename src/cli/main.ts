@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { audit } from './audit.js';
 import { check, CHECK_HELP } from './check.js';
 import { processIo, type Io } from './common.js';
 import { hook } from './hook.js';
@@ -14,6 +15,7 @@ Commands:
   policy     test a policy against cases, validate a policy file, print the policy JSON Schema
   init       write the built-in default policy out to edit
   hook       run as an agent hook (claude-code: a PreToolUse hook)
+  audit      verify the audit trail's hash chain and signed checkpoints, or export it
   help       this text; \`gatehouse <command> --help\` for a command's options
 
 Examples:
@@ -39,6 +41,8 @@ export async function run(argv: string[], io: Io = processIo, stdin: NodeJS.Read
       return init(rest, io);
     case 'hook':
       return hook(rest, io, stdin);
+    case 'audit':
+      return audit(rest, io);
     case undefined:
     case 'help':
     case '--help':
