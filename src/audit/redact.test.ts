@@ -1,0 +1,38 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { findSecrets, redactText, redactValue } from './redact.js';
+
+describe('redaction', () => {
+  it('masks provider tokens, keys, JWTs and connection strings', async () => {
+    const secrets = {
+      github: 'ghp_1234567890abcdefghijABCDEFGHIJklmnop',
+      stripe: 'sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz',
+      slack: 'xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx',
+      awsId: 'AKIAIOSFODNN7EXAMPLE',
+      jwt: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
+    };
+    for (const [name, secret] of Object.entries(secrets)) {
+      const out = await redactText(`curl -H "Authorization: Bearer ${secret}" https://api.example.com`);
+      assert.ok(!out.includes(secret), `${name} leaked: ${out}`);
+      assert.match(out, /\[REDACTED:[^\]]+\]/, name);
+    }
+    const conn = await redactText('psql postgres://app:s3cretpw@db.internal:5432/prod -c "select 1"');
+    assert.ok(!conn.includes('s3cretpw'), conn);
+    const aws = await redactText('export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY');
+    assert.ok(!aws.includes('wJalrXUtnFEMI'), aws);
+    const pw = await redactText('mysql -u root --password=hunter2hunter2 -e "select 1"');
+    assert.ok(!pw.includes('hunter2hunter2'), pw);
+  });
+
+  it('leaves ordinary text alone', async () => {
+    for (const text of ['git status && npm test', 'SELECT id FROM users WHERE id = 42', 'rm -rf dist', '']) assert.equal(await redactText(text), text);
+    assert.deepEqual(await findSecrets('nothing to see'), []);
+  });
+
+  it('redacts every string of a JSON value, keeping its shape', async () => {
+    const out = await redactValue({ kind: 'mcp_tool', arguments: { token: 'ghp_1234567890abcdefghijABCDEFGHIJklmnop', n: 3, list: ['sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz', null] } });
+    assert.equal(out.arguments.n, 3);
+    assert.equal(out.arguments.list[1], null);
+    assert.doesNotMatch(JSON.stringify(out), /ghp_|sk_live_/);
+  });
+});
