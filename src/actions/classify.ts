@@ -43,7 +43,6 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
         if (action.sql.trim() === '') return { ok: false, reason: 'the SQL is empty' };
         const result = analyzeSql(action.sql, 'the SQL');
         if (!result.ok) return result;
-        if (result.parts.length === 0) return { ok: false, reason: 'the SQL holds no statement' };
         return { ok: true, parts: [...result.parts, ...result.files] };
       }
       case 'http': {

@@ -28,9 +28,9 @@ describe('bad input: a clear deny, never a crash, a hang or an allow', () => {
   it('empty and blank commands', () => {
     deniedWithReason(sh(''), /empty/);
     deniedWithReason(sh(' \n\t '), /empty/);
-    deniedWithReason(sh('# only a comment'), /nothing Gatehouse can judge/);
+    assert.equal(decide(defaultPolicy(), sh('# rm -rf / only a comment'), ctx).verdict, 'allow', 'only comments: nothing runs');
     deniedWithReason(sql(''), /empty/);
-    deniedWithReason(sql('-- nothing'), /no statement/);
+    assert.equal(decide(defaultPolicy(), sql('-- DROP DATABASE x'), ctx).verdict, 'allow', 'only a comment');
   });
 
   it('a 1 MB command or SQL text', () => {

@@ -128,7 +128,7 @@ describe('decide: evaluation semantics', () => {
 
   it('denies an action it cannot analyze, with the reason', () => {
     const p = policy('  - {id: any, verdict: allow, kind: [shell, sql, http]}\n');
-    for (const action of [sh(''), sh('   '), sh('echo "x'), { kind: 'sql', sql: 'SELEC 1', dialect: 'postgres' } as Action, { kind: 'sql', sql: '-- only a comment', dialect: 'postgres' } as Action, { kind: 'http', method: 'GET', url: 'not a url' } as Action]) {
+    for (const action of [sh(''), sh('   '), sh('echo "x'), { kind: 'sql', sql: 'SELEC 1', dialect: 'postgres' } as Action, { kind: 'http', method: 'GET', url: 'not a url' } as Action]) {
       const d = decide(p, action, ctx);
       assert.equal(d.verdict, 'deny', JSON.stringify(action));
       assert.equal(d.rule.id, UNANALYZABLE_RULE);

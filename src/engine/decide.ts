@@ -42,6 +42,7 @@ export interface Decision {
 const RANK: Record<Verdict, number> = { allow: 0, ask: 1, deny: 2 };
 export const DEFAULT_RULE = 'gatehouse:default';
 export const UNANALYZABLE_RULE = 'gatehouse:unanalyzable';
+export const NOTHING_RUNS_RULE = 'gatehouse:nothing-runs';
 
 /**
  * Decides one action.
@@ -55,7 +56,10 @@ export function decide(policy: CompiledPolicy, action: Action, ctx: Context): De
   try {
     const analysis = analyzeAction(action, ctx);
     if (!analysis.ok) return denied(analysis.reason);
-    if (analysis.parts.length === 0) return denied('the action holds nothing Gatehouse can judge');
+    if (analysis.parts.length === 0) {
+      // only comments: nothing runs
+      return { verdict: 'allow', rule: { id: NOTHING_RUNS_RULE, file: null, line: null }, reasons: ['it runs nothing (only comments)'], parts: [] };
+    }
     return decideParts(policy, analysis.parts, ctx);
   } catch (err) {
     return denied(`the decision failed: ${(err as Error).message ?? String(err)}`);

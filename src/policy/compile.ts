@@ -70,12 +70,14 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
     const kinds = (Array.isArray(rule.kind) ? rule.kind : [rule.kind]) as PartKind[];
     if (seen.has(rule.id)) issues.push({ path: ['rules', i, 'id'], message: `duplicate rule id \`${rule.id}\` (first at rules[${seen.get(rule.id)}])` });
     seen.set(rule.id, i);
-    for (const [where, m] of [['', rule], ['unless', rule.unless ?? {}]] as const) {
+    const unlessList = rule.unless === undefined ? [] : Array.isArray(rule.unless) ? rule.unless : [rule.unless];
+    const checked: [(string | number)[], MatcherSpec][] = [[[], rule], ...unlessList.map((u, j): [(string | number)[], MatcherSpec] => [Array.isArray(rule.unless) ? ['unless', j] : ['unless'], u])];
+    for (const [where, m] of checked) {
       for (const field of MATCHER_FIELDS) {
-        if ((m as MatcherSpec)[field] === undefined) continue;
+        if (m[field] === undefined) continue;
         const fits = MATCHER_KINDS[field] as readonly string[];
         const bad = kinds.filter((k) => !fits.includes(k));
-        if (bad.length > 0) issues.push({ path: where ? ['rules', i, where, field] : ['rules', i, field], message: `\`${field}\` applies to ${fits.join(', ')}, not ${bad.join(', ')}` });
+        if (bad.length > 0) issues.push({ path: ['rules', i, ...where, field], message: `\`${field}\` applies to ${fits.join(', ')}, not ${bad.join(', ')}` });
       }
     }
     let condition: ((part: Part, ctx: Context) => boolean | string) | null = null;
@@ -87,7 +89,8 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
       }
     }
     const match = compileMatcher(rule);
-    const unless = rule.unless ? compileMatcher(rule.unless) : null;
+    const exemptions = unlessList.map(compileMatcher);
+    const unless = exemptions.length === 0 ? null : (part: Part, ctx: Context) => exemptions.some((e) => e(part, ctx));
     const allow = rule.verdict === 'allow';
     rules.push({
       id: rule.id,

@@ -77,7 +77,7 @@ export const ruleSchema = z.strictObject({
   kind: kinds.describe('the action kind(s) the rule judges'),
   reason: z.string().optional().describe('why, shown to the agent and the reviewer'),
   ...matcherShape,
-  unless: matcherSchema.optional().describe('the rule does not apply when every matcher here matches'),
+  unless: z.union([matcherSchema, z.array(matcherSchema).min(1)]).optional().describe('the rule does not apply when every matcher here matches (a list: when any of its entries does)'),
   when: z.string().min(1).optional().describe('a CEL condition over `part` and `context`; it must be true for the rule to apply'),
 });
 export type RuleSpec = z.infer<typeof ruleSchema>;

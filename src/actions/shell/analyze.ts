@@ -26,7 +26,7 @@ export type ShellAnalysis = { ok: true; parts: Part[] } | { ok: false; reason: s
  * What a command reads on standard input: known text; something unknown (described), which may be
  * a list of paths all matching the glob `paths` (what `find src -name '*.ts'` prints); or nothing.
  */
-export type Stdin = { text: string } | { unknown: string; paths?: string } | null;
+export type Stdin = { text: string; piped?: boolean } | { unknown: string; paths?: string } | null;
 
 /** Loop bodies analyzed once per value up to this many values; past it the variable is unknown. */
 export const MAX_UNROLL = 8;
@@ -132,7 +132,9 @@ class Walker implements Runner {
       const child = where ? { ...env, where: join(where, env.where) } : env;
       const last = i === statements.length - 1;
       out = this.statement(node, child, i === 0 && !(last && tail !== undefined) ? stdin : null, last ? tail : undefined);
-      env.cwd = child.cwd; // INVARIANT: a `cd` is seen by the later commands of the same scope
+      // INVARIANT: a `cd` or an assignment is seen by the later commands of the same scope
+      env.cwd = child.cwd;
+      env.vars = child.vars;
     });
     return out;
   }
@@ -186,7 +188,7 @@ class Walker implements Runner {
       case 'variable_assignment':
       case 'variable_assignments': {
         const list = node.type === 'variable_assignment' ? [node] : named(node);
-        const assigns = list.map((a) => this.assignment(a, env));
+        const assigns = list.map((a) => this.assignment(a, env, true));
         this.emit(shellPart({ program: null, assigns, tags: ['assignment-only'], env, text: node.text }));
         return null;
       }
@@ -218,7 +220,8 @@ class Walker implements Runner {
     stages.forEach((node, i) => {
       const where = `the ${ordinal(i + 1)} command of a pipeline`;
       const last = i === stages.length - 1;
-      input = this.statement(node, { ...env, where: join(where, env.where) }, last && tail !== undefined ? tail : input, last ? tail : undefined);
+      const fed = i > 0 && input !== null && 'text' in input ? { ...input, piped: true } : input;
+      input = this.statement(node, { ...env, where: join(where, env.where) }, last && tail !== undefined ? tail : fed, last ? tail : undefined);
     });
     return input;
   }
@@ -228,9 +231,13 @@ class Walker implements Runner {
     let input = stdin;
     const after: { pipeline?: Node; right?: Node } = {};
     const redirects = [...node.childrenForFieldName('redirect'), ...node.namedChildren.filter((c) => c?.type === 'herestring_redirect')] as Node[];
-    for (const r of redirects) input = this.redirect(r, env, input, after, body?.text ?? '');
-    const routed = input !== stdin && (body?.type === 'list' || body?.type === 'pipeline');
+    // bash binds a redirect written after `a && b` to `b`: outputs resolve after the list's `cd`s
+    const compound = body?.type === 'list' || body?.type === 'pipeline';
+    const isOutput = (r: Node) => r.type === 'file_redirect' && !r.children.some((c) => c !== null && !c.isNamed && c.type.startsWith('<'));
+    for (const r of redirects) if (!(compound && isOutput(r))) input = this.redirect(r, env, input, after, body?.text ?? '');
+    const routed = input !== stdin && compound;
     let out: Stdin = body ? (routed ? this.statement(body, env, stdin, input) : this.statement(body, env, input)) : null;
+    if (compound) for (const r of redirects) if (isOutput(r)) this.redirect(r, env, null, after, body?.text ?? '');
     if (after.pipeline) out = this.pipeline(named(after.pipeline), env, out);
     if (after.right) out = this.statement(after.right, env, null);
     return out;
@@ -246,7 +253,9 @@ class Walker implements Runner {
         if (dest === null) return stdin;
         if ((op === '>&' || op === '<&' || op === '>&-' || op === '<&-') && /^(\d+|-)$/.test(dest.text)) return stdin;
         const target = this.word(dest, env, role);
-        const path = resolvePath(target, env.cwd, this.ctx.home);
+        // a written name with a substitution inside (`logs/test-$(date +%F).log`): a file in that directory
+        const shaped = target === null && op !== '<' ? writeShape(dest) : null;
+        const path = resolvePath(target ?? shaped, env.cwd, this.ctx.home);
         const origin = join(`the target of \`${op}\` in \`${clip(owner)}\``, env.where);
         if (op === '<') {
           this.emit({ kind: 'file_read', path, origin, tags: [] });
@@ -333,10 +342,14 @@ class Walker implements Runner {
       this.emit(shellPart({ program: null, assigns, tags: ['assignment-only'], env, text: node.text }));
       return null;
     }
-    const program = this.word(nameNode.namedChildren[0] ?? nameNode, env, 'the program name');
+    const programNode = nameNode.namedChildren[0] ?? nameNode;
+    const program = this.word(programNode, env, 'the program name');
+    // INVARIANT: a program named through an expansion stays `dynamic-program`, even when a tracked variable resolves it
+    const dynamic = programNode.type !== 'word' && programNode.type !== 'raw_string' && programNode.type !== 'string' && programNode.type !== 'concatenation'
+      ? true : /\$/.test(programNode.text) && programNode.type !== 'raw_string';
     const argNodes = node.childrenForFieldName('argument').filter((n): n is Node => n !== null);
     const args = argNodes.map((a) => this.word(a, env, `an argument of \`${clip(nameNode.text)}\``));
-    return this.simple([program, ...args], env, input, { text: node.text, assigns, tags: [], expands: [...new Set(this.expanded)] });
+    return this.simple([program, ...args], env, input, { text: node.text, assigns, tags: dynamic && program !== null ? ['dynamic-program'] : [], expands: [...new Set(this.expanded)] });
   }
 
   /**
@@ -400,7 +413,7 @@ class Walker implements Runner {
     const assigns: string[] = [];
     const words: Word[] = [];
     for (const child of named(node)) {
-      if (child.type === 'variable_assignment') assigns.push(this.assignment(child, env));
+      if (child.type === 'variable_assignment') assigns.push(this.assignment(child, env, true));
       else if (child.type === 'variable_name') assigns.push(child.text);
       else words.push(this.word(child, env, `an argument of \`${keyword}\``));
     }
@@ -416,15 +429,28 @@ class Walker implements Runner {
     const words = named(node).map((c) => this.word(c, env, 'an argument of `unset`'));
     const parsed = parseArgv('unset', words);
     const names = parsed.args.filter((w): w is string => w !== null);
+    const vars = new Map(env.vars ?? []);
+    for (const n of names) vars.set(n, null);
+    env.vars = vars;
     this.emit(shellPart({ program: 'unset', ...parsed, assigns: names, tags: [], env, text: node.text, ctx: this.ctx }));
     return null;
   }
 
-  assignment(node: Node, env: Env): string {
-    const name = node.childForFieldName('name')?.text ?? node.text.split('=')[0] ?? '';
-    const value = node.childForFieldName('value');
-    if (value) this.word(value, env, `the value of \`${name}\``);
-    return name.replace(/\[.*$/, '');
+  /**
+   * Evaluates an assignment; with `keep`, the variable keeps its value for the later commands of
+   * the scope (`d=$HOME; rm -rf "$d"`), null when the value is unknown.
+   */
+  assignment(node: Node, env: Env, keep = false): string {
+    const raw = node.childForFieldName('name')?.text ?? node.text.split('=')[0] ?? '';
+    const name = raw.replace(/\[.*$/, '');
+    const valueNode = node.childForFieldName('value');
+    const value = valueNode ? this.word(valueNode, env, `the value of \`${raw}\``) : '';
+    if (keep) {
+      const vars = new Map(env.vars ?? []);
+      vars.set(name, raw !== name || node.text.includes('+=') ? null : value);
+      env.vars = vars;
+    }
+    return name;
   }
 
   /** Walks an expression (conditions, arithmetic, case values) for the commands it runs. */
@@ -583,6 +609,30 @@ export function shellPart(p: {
     tags: p.tags ?? [],
     origin: p.env.where || 'the command',
   };
+}
+
+/** U+2217: stands for an unknown piece of a name; globs treat it as an ordinary character. */
+export const UNKNOWN_PIECE = '\u2217';
+
+/**
+ * The shape of a partly known word, unknown pieces as {@link UNKNOWN_PIECE}, when a known
+ * directory comes first (`logs/test-$(date +%F).log` → `logs/test-∗.log`); else null.
+ * INVARIANT: used for write targets only — the unknown piece is taken to stay within its directory.
+ */
+function writeShape(node: Node): string | null {
+  const piece = (n: Node): string => {
+    switch (n.type) {
+      case 'word': return /[{}]/.test(n.text) ? UNKNOWN_PIECE : n.text.replace(/\\(.)/g, '$1');
+      case 'raw_string': return n.text.slice(1, -1);
+      case 'string_content': return n.text.replace(/\\([$`"\\])/g, '$1');
+      case 'string': case 'concatenation': return named(n).map(piece).join('');
+      default: return UNKNOWN_PIECE;
+    }
+  };
+  const shape = piece(node);
+  const first = shape.indexOf(UNKNOWN_PIECE);
+  if (first < 0 || !shape.slice(0, first).includes('/') || shape.startsWith('~') || /(^|\/)\.\.(\/|$)/.test(shape)) return null;
+  return shape;
 }
 
 function named(node: Node): Node[] {

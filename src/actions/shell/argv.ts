@@ -110,6 +110,8 @@ const SPECS: Record<string, string> = {
   tar: 'f=file: C=directory: c=create x=extract t=list z=gzip j=bzip2 J=xz v=verbose I=use-compress-program: to-command: checkpoint-action: info-script: F=new-volume-script: checkpoint:',
   zip: 'r=recursive x=exclude: i=include:',
   gsutil: '@sub m',
+  hyperfine: 'p=prepare: c=cleanup: w=warmup: r=runs: m=min-runs: M=max-runs: n=command-name: export-json: export-markdown: s=style: S=shell: N',
+  perf: '@sub',
   poetry: '@sub',
   alembic: '@sub c=config: n=name: x:',
   rustup: '@sub',

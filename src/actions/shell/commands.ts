@@ -3,6 +3,7 @@ import { httpPart } from '../http/analyze.js';
 import { resolvePath } from '../paths.js';
 import type { Env, Stdin } from './analyze.js';
 import { join, shellPart } from './analyze.js';
+import picomatch from 'picomatch';
 import { clip, shellQuote } from '../text.js';
 import { parseArgv, type ParsedArgv } from './argv.js';
 import { commandsRun } from './runners.js';
@@ -55,7 +56,14 @@ const READERS = new Set([
   'cat', 'tac', 'head', 'tail', 'less', 'more', 'bat', 'batcat', 'nl', 'base64', 'base32', 'xxd', 'od', 'hexdump',
   'strings', 'wc', 'sort', 'uniq', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'cksum', 'file', 'diff', 'cmp',
   'comm', 'fold', 'fmt', 'column', 'rev', 'zcat', 'bzcat', 'xzcat', 'zless', 'source', '.', 'view', 'hexyl', 'iconv',
+  'cut', 'paste', 'expand', 'unexpand', 'join', 'shuf', 'numfmt', 'pr', 'tsort', 'sum', 'b2sum', 'sha224sum', 'sha384sum',
+  'gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'zstd', 'lz4', 'brotli', 'uuencode', 'hd', 'split', 'csplit', 'look',
 ]);
+
+/** File names that hold credentials: a glob that can match one of them is judged as that file too. */
+const CREDENTIAL_NAMES = ['.env', '.env.local', '.env.production', '.env.development', '.env.staging', '.env.test', '.envrc',
+  'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', 'credentials', '.netrc', '.pgpass', '.git-credentials', '.npmrc', '.pypirc',
+  '.my.cnf', 'secrets.yml', 'secrets.yaml', 'secrets.toml', '.vault-token', '.bash_history', '.zsh_history', 'terraform.tfstate'];
 /** Programs whose first positional is a pattern or program and the rest are files they read. */
 const PATTERN_READERS = new Set(['grep', 'egrep', 'fgrep', 'rg', 'ag', 'ack', 'sed', 'awk', 'gawk', 'mawk', 'jq', 'yq']);
 /** Programs whose every positional is a file they create, change or remove. */
@@ -78,6 +86,17 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     const tags: PartTag[] = path === null || inv.tags.includes('unknown-target') ? ['unknown-target'] : [];
     if (path !== null && /[*?[]/.test(path)) tags.push('glob');
     run.emit({ kind, path, origin: join(`${what} by \`${clip(inv.text)}\``, env.where), tags });
+    if (path !== null && tags.includes('glob')) {
+      const slash = path.lastIndexOf('/');
+      const dir = path.slice(0, slash);
+      const name = path.slice(slash + 1);
+      if (!/[*?[]/.test(dir) && /[*?[]/.test(name)) {
+        const matches = picomatch(name, { dot: false });
+        for (const candidate of CREDENTIAL_NAMES.filter((n) => matches(n))) {
+          run.emit({ kind, path: `${dir}/${candidate}`, origin: join(`a file the pattern of \`${clip(inv.text)}\` can match`, env.where), tags: ['glob'] });
+        }
+      }
+    }
   };
 
   const wrapped = unwrap(program, words);
@@ -159,13 +178,18 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       tags.push('script-file');
       script = resolve(args[0] as Word);
     } else if (inv.stdin !== null) {
-      // no script file (or `-s`, or `-`): the shell runs what arrives on its input
-      if ('text' in inv.stdin) run.script(inv.stdin.text, run.nested({ ...env }, `the script \`${program}\` reads on its input`), null);
-      else tags.push('stdin-code');
+      // no script file (or `-s`, or `-`): the shell runs what arrives on its input; piped code
+      // is code of unknown provenance (it asks) and is still read for what it would do
+      if ('text' in inv.stdin) {
+        if (inv.stdin.piped) tags.push('stdin-code');
+        run.script(inv.stdin.text, run.nested({ ...env }, `the script \`${program}\` reads on its input`), null);
+      } else tags.push('stdin-code');
     } else if (flags.includes('s') || args[0] === '-') tags.push('stdin-code');
   } else if (program === 'eval') {
-    if (args.some((a) => a === null)) tags.push('inline-code');
-    else run.script(args.join(' '), run.nested({ ...env }, 'the text run by `eval`'), null);
+    // eval takes no options: every word is text to run
+    const text = words[0] === '--' ? words.slice(1) : words;
+    if (text.some((a) => a === null)) tags.push('inline-code');
+    else run.script(text.join(' '), run.nested({ ...env }, 'the text run by `eval`'), null);
   } else if (program === 'trap' && args.length >= 2 && args[0] !== '-') {
     // `trap 'CMD' SIGNAL…` runs CMD later, on the signal or at exit
     if (args[0] === null) tags.push('inline-code');
@@ -189,10 +213,17 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   }
 
   // standard output that a later pipeline stage can read as text
-  if ((program === 'echo' || program === 'printf') && args.every((a) => a !== null)) {
+  if (program === 'echo' && words.every((a) => a !== null)) {
+    // echo's only options are leading -n, -e, -E (and their combinations); every other word is printed
+    let i = 0;
+    let newline = true;
+    while (i < words.length && /^-[neE]+$/.test(words[i] as string)) newline = newline && !(words[i] as string).includes('n'), i++;
+    out = { text: (words.slice(i) as string[]).join(' ') + (newline ? '\n' : '') };
+  } else if (program === 'printf' && args.every((a) => a !== null)) {
     const words2 = args as string[];
-    if (program === 'echo') out = { text: words2.join(' ') + (flags.includes('n') ? '' : '\n') };
-    else if (words2.length === 1 && !(words2[0] as string).includes('%')) out = { text: (words2[0] as string).replace(/\\n/g, '\n').replace(/\\t/g, '\t') };
+    if (words2.length === 1 && !(words2[0] as string).includes('%')) out = { text: (words2[0] as string).replace(/\\n/g, '\n').replace(/\\t/g, '\t') };
+  } else if (program === 'pwd' && env.cwd !== null) {
+    out = { text: env.cwd + '\n' };
   } else if (program === 'cat' && args.length === 0 && inv.stdin !== null) {
     out = inv.stdin;
   } else if (program === 'base64' && flags.includes('decode') && args.length === 0 && inv.stdin !== null && 'text' in inv.stdin) {
@@ -333,6 +364,17 @@ const WRAPPER_VALUES: Record<string, Set<string>> = {
   command: new Set(),
   chronic: new Set(),
   unbuffer: new Set(),
+  valgrind: new Set(),
+  strace: new Set(['-o', '-p', '-e', '-s', '-a', '-E', '-u', '-P', '-X']),
+  ltrace: new Set(['-o', '-p', '-e', '-s', '-a', '-u']),
+  entr: new Set(),
+  firejail: new Set(),
+  proxychains: new Set(['-f']),
+  proxychains4: new Set(['-f']),
+  torsocks: new Set(['-u', '-p', '-a', '-P']),
+  catchsegv: new Set(),
+  caffeinate: new Set(['-t', '-w']),
+  dotenv: new Set(['-e', '-v', '-c']),
 };
 
 /** Splits a wrapper's words into its own options and the command it runs; null for non-wrappers. */
@@ -400,6 +442,7 @@ function unwrap(program: string, words: Word[]): Unwrapped | null {
     return result;
   }
   if (program === 'parallel') return parallel(rest, result);
+  if (program === 'dotenv' && rest[0] === '--') rest.shift();
   result.inner = rest;
   return result;
 }
@@ -469,7 +512,7 @@ function find(run: Runner, inv: Invocation): Stdin {
     run.simple(cmd, inner, null, { text: raw.map((w) => w ?? '$?').join(' '), assigns: [], tags: found === null ? ['unknown-target'] : [], expands: inv.expands });
   }
   // with no action but printing, find lists paths that all match `found`
-  const prints = execs.length === 0 && !flags.includes('delete') && !flags.some((f) => /^(f?print(0|f)?|fls|ls)$/.test(f) && f !== 'print');
+  const prints = execs.length === 0 && !flags.includes('delete') && !flags.some((f) => /^(fprint0?|fprintf|printf|fls|ls)$/.test(f));
   return prints && found !== null ? { unknown: `the paths \`${clip(inv.text)}\` finds`, paths: found } : { unknown: `the output of \`${clip(inv.text)}\`` };
 }
 
@@ -482,7 +525,10 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
   const texts: { text: Word; how: string }[] = [];
   if (program === 'psql' && 'command' in options) texts.push({ text: options.command as Word, how: '-c' });
   if ((program === 'mysql' || program === 'mariadb') && 'execute' in options) texts.push({ text: options.execute as Word, how: '-e' });
-  if (program === 'sqlite3') for (const a of args.slice(1)) texts.push({ text: a, how: 'DB SQL' });
+  if (program === 'sqlite3') {
+    for (const a of parsed.values.cmd ?? []) texts.push({ text: a, how: '-cmd' });
+    for (const a of args.slice(1)) texts.push({ text: a, how: 'DB SQL' });
+  }
   if (program === 'psql' && 'file' in options) {
     tags.push('script-file');
     script = resolvePath(options.file as Word, env.cwd, run.ctx.home);

@@ -106,6 +106,18 @@ export function commandsRun(program: string, words: Word[], parsed: ParsedArgv):
     const cmd = parsed.args.slice(1);
     inner.push({ script: cmd.some((w) => w === null) ? null : cmd.join(' '), where: 'the command `git submodule foreach` runs' });
   }
+  if (program === 'gdb' || program === 'lldb' || program === 'cgdb') {
+    const at = words.indexOf('--args');
+    if (at >= 0 && words.length > at + 1) inner.push({ argv: words.slice(at + 1), where: `the program \`${program} --args\` runs` });
+  }
+  if (program === 'hyperfine' || program === 'time-it') {
+    for (const w of parsed.args) inner.push({ script: w, where: `a command \`${program}\` benchmarks` });
+    for (const w of parsed.values.prepare ?? []) inner.push({ script: w, where: `the preparation \`${program}\` runs` });
+  }
+  if (program === 'perf' && (sub === 'stat' || sub === 'record' || sub === 'trace')) {
+    const argv = afterOptions(words.slice(words.indexOf(sub) + 1), ['-e', '--event', '-o', '--output', '-p', '--pid', '-c', '-F', '-r'], 0);
+    if (argv.length > 0) inner.push({ argv, where: `the command \`perf ${sub}\` runs` });
+  }
   const runner = ARGV_RUNNERS[key];
   if (runner !== undefined && sub !== null && !inner.some((i) => i.where.includes(' -c`') || i.where.includes(' --call`'))) {
     const start = words.indexOf(sub) + 1;
