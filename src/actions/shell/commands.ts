@@ -60,6 +60,20 @@ const READERS = new Set([
   'gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'zstd', 'lz4', 'brotli', 'uuencode', 'hd', 'split', 'csplit', 'look',
 ]);
 
+const credentialMatches = new Map<string, string[]>();
+
+/** The credential file names a bash glob (one path segment) can match; cached per glob. */
+function credentialNamesMatching(glob: string): string[] {
+  let names = credentialMatches.get(glob);
+  if (names === undefined) {
+    const matches = picomatch(glob, { dot: false });
+    names = CREDENTIAL_NAMES.filter((n) => matches(n));
+    if (credentialMatches.size > 1000) credentialMatches.clear();
+    credentialMatches.set(glob, names);
+  }
+  return names;
+}
+
 /** File names that hold credentials: a glob that can match one of them is judged as that file too. */
 const CREDENTIAL_NAMES = ['.env', '.env.local', '.env.production', '.env.development', '.env.staging', '.env.test', '.envrc',
   'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', 'credentials', '.netrc', '.pgpass', '.git-credentials', '.npmrc', '.pypirc',
@@ -91,8 +105,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       const dir = path.slice(0, slash);
       const name = path.slice(slash + 1);
       if (!/[*?[]/.test(dir) && /[*?[]/.test(name)) {
-        const matches = picomatch(name, { dot: false });
-        for (const candidate of CREDENTIAL_NAMES.filter((n) => matches(n))) {
+        for (const candidate of credentialNamesMatching(name)) {
           run.emit({ kind, path: `${dir}/${candidate}`, origin: join(`a file the pattern of \`${clip(inv.text)}\` can match`, env.where), tags: ['glob'] });
         }
       }
