@@ -227,6 +227,19 @@ describe('shell analysis: where commands hide', () => {
     assert.ok(!shells('for v in ${!AWS*}; do echo "$v"; done').some((p) => p.tags.includes('env-dump')), 'names alone are not values');
   });
 
+  it('reads MySQL client SQL in its own spellings, and unknown pieces of paths as patterns', () => {
+    const sql = (c: string) => parts(c).filter((p) => p.kind === 'sql').map((p) => (p.kind === 'sql' ? `${p.statement}:${p.readOnly}` : ''));
+    assert.deepEqual(sql(`mysql -e 'SELECT COUNT(*) FROM orders WHERE created_at > NOW() - INTERVAL 1 DAY LIMIT 5, 10'`), ['select:true']);
+    assert.deepEqual(sql(`mysql -e 'DESCRIBE orders; SHOW TABLES; USE shop'`), ['select:true', 'select:true', 'set:false']);
+    assert.deepEqual(sql(`mysql -e 'DROP SCHEMA shop'`), ['drop_database:false']);
+    const reads = (c: string) => parts(c).filter((p) => p.kind === 'file_read').map((p) => (p as { path: string | null }).path);
+    assert.deepEqual(reads('cat /proc/$PID/environ'), ['/proc/*/environ', null]);
+    assert.ok(reads('sudo cat ~/.ssh/$KEY').includes('/home/dev/.ssh/*'));
+    assert.ok(reads('sudo cat ~/.ssh/$KEY').includes('/home/dev/.ssh/id_rsa'), 'and the credential files the pattern can name');
+    assert.deepEqual(reads('cat "$F"'), [null], 'nothing known: nothing to match');
+    assert.deepEqual(shells("parallel 'rm -rf /srv/{}' ::: cache tmp").filter((p) => p.program === 'rm').map((p) => p.paths[0]), ['/srv/cache', '/srv/tmp']);
+  });
+
   it('spots a self-recursive function (fork bomb)', () => {
     assert.ok(shells(':(){ :|:& };:').some((p) => p.tags.includes('self-recursive')));
     assert.ok(shells('bomb() { bomb | bomb & }; bomb').some((p) => p.tags.includes('self-recursive')));

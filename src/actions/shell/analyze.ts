@@ -349,7 +349,8 @@ class Walker implements Runner {
       ? true : /\$/.test(programNode.text) && programNode.type !== 'raw_string';
     const argNodes = node.childrenForFieldName('argument').filter((n): n is Node => n !== null);
     const args = argNodes.map((a) => this.word(a, env, `an argument of \`${clip(nameNode.text)}\``));
-    return this.simple([program, ...args], env, input, { text: node.text, assigns, tags: dynamic && program !== null ? ['dynamic-program'] : [], expands: [...new Set(this.expanded)] });
+    const shapes = argNodes.map((a, i) => (args[i] === null ? partialShape(a) : null));
+    return this.simple([program, ...args], env, input, { text: node.text, assigns, tags: dynamic && program !== null ? ['dynamic-program'] : [], expands: [...new Set(this.expanded)], shapes });
   }
 
   /**
@@ -357,7 +358,7 @@ class Walker implements Runner {
    * emits its part and lets the program's semantics add parts (wrapped commands, nested scripts,
    * SQL, files, HTTP). Returns what it writes to standard output, when that is known.
    */
-  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[] }): Stdin {
+  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[]; shapes?: (string | null)[] }): Stdin {
     const [first, ...rest] = words;
     if (first === undefined) return null;
     if (first === null) {
@@ -380,7 +381,7 @@ class Walker implements Runner {
       return { unknown: `the output of the function \`${program}\`` }; // its body was judged where it was defined
     }
     if (env.fn !== null && program === env.fn) tags.push('self-recursive');
-    return applySemantics(this, { program, words: rest, env, stdin, text: info.text, assigns: info.assigns, expands: info.expands ?? [], tags, script });
+    return applySemantics(this, { program, words: rest, env, stdin, text: info.text, assigns: info.assigns, expands: info.expands ?? [], tags, script, shapes: info.shapes ?? [] });
   }
 
   /** `for x in WORDS; do BODY; done`: the body once per known value, so `$x` keeps its value. */
@@ -566,7 +567,7 @@ class Walker implements Runner {
   }
 
   sql(text: string, env: Env, where: string, mysql = false): void {
-    const result = analyzeSql(text, join(where, env.where));
+    const result = analyzeSql(mysql ? fromMysql(text) : text, join(where, env.where));
     if (!result.ok) this.fail(`${result.reason} (${join(where, env.where)})`);
     for (const part of result.parts) {
       // in MySQL a schema is a database
@@ -611,6 +612,21 @@ export function shellPart(p: {
   };
 }
 
+/**
+ * MySQL's common spellings in PostgreSQL's, so the PostgreSQL parser can judge a MySQL client's SQL:
+ * backtick identifiers, `LIMIT offset, count`, `INTERVAL 1 DAY`, and the read-only
+ * DESCRIBE / SHOW / USE statements (judged as reads). Anything else unparseable still denies.
+ */
+export function fromMysql(text: string): string {
+  return text
+    .replace(/`([^`]*)`/g, (_, id: string) => `"${id.replace(/"/g, '""')}"`)
+    .replace(/\bLIMIT\s+(\d+)\s*,\s*(\d+)/gi, 'LIMIT $2 OFFSET $1')
+    .replace(/\bINTERVAL\s+(\d+)\s+(MICROSECOND|SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|QUARTER|YEAR)S?\b/gi, "INTERVAL '$1 $2'")
+    .replace(/(^|;)(\s*)(DESCRIBE|DESC|EXPLAIN)\s+("[^"]+"|[\w.]+)\s*(?=;|$)/gi, '$1$2SELECT 1')
+    .replace(/(^|;)(\s*)SHOW\s+(FULL\s+)?(TABLES|DATABASES|SCHEMAS|COLUMNS|FIELDS|INDEX|INDEXES|KEYS|CREATE\s+\w+|PROCESSLIST|VARIABLES|STATUS|GRANTS|WARNINGS|ERRORS|ENGINES|TABLE\s+STATUS|TRIGGERS|EVENTS|PLUGINS|MASTER\s+STATUS|SLAVE\s+STATUS|REPLICA\s+STATUS)\b[^;]*/gi, '$1$2SELECT 1')
+    .replace(/(^|;)(\s*)USE\s+("[^"]+"|\w+)/gi, '$1$2SET search_path = $3');
+}
+
 /** U+2217: stands for an unknown piece of a name; globs treat it as an ordinary character. */
 export const UNKNOWN_PIECE = '\u2217';
 
@@ -620,6 +636,15 @@ export const UNKNOWN_PIECE = '\u2217';
  * INVARIANT: used for write targets only — the unknown piece is taken to stay within its directory.
  */
 function writeShape(node: Node): string | null {
+  const shape = partialShape(node);
+  if (shape === null) return null;
+  const first = shape.indexOf(UNKNOWN_PIECE);
+  if (!shape.slice(0, first).includes('/') || shape.startsWith('~') || /(^|\/)\.\.(\/|$)/.test(shape)) return null;
+  return shape;
+}
+
+/** A partly known word with its unknown pieces as {@link UNKNOWN_PIECE}; null when nothing or everything is known. */
+export function partialShape(node: Node): string | null {
   const piece = (n: Node): string => {
     switch (n.type) {
       case 'word': return /[{}]/.test(n.text) ? UNKNOWN_PIECE : n.text.replace(/\\(.)/g, '$1');
@@ -630,9 +655,7 @@ function writeShape(node: Node): string | null {
     }
   };
   const shape = piece(node);
-  const first = shape.indexOf(UNKNOWN_PIECE);
-  if (first < 0 || !shape.slice(0, first).includes('/') || shape.startsWith('~') || /(^|\/)\.\.(\/|$)/.test(shape)) return null;
-  return shape;
+  return shape.includes(UNKNOWN_PIECE) && shape.replaceAll(UNKNOWN_PIECE, '') !== '' ? shape : null;
 }
 
 function named(node: Node): Node[] {

@@ -112,6 +112,18 @@ const SPECS: Record<string, string> = {
   gsutil: '@sub m',
   hyperfine: 'p=prepare: c=cleanup: w=warmup: r=runs: m=min-runs: M=max-runs: n=command-name: export-json: export-markdown: s=style: S=shell: N',
   perf: '@sub',
+  pulumi: '@sub s=stack: C=cwd: y=yes',
+  terragrunt: '@sub @long1',
+  cdk: '@sub',
+  sam: '@sub',
+  serverless: '@sub',
+  sls: '@sub',
+  fly: '@sub a=app:',
+  flyctl: '@sub a=app:',
+  vercel: '@sub',
+  netlify: '@sub',
+  heroku: '@sub a=app:',
+  doctl: '@sub',
   poetry: '@sub',
   alembic: '@sub c=config: n=name: x:',
   rustup: '@sub',
@@ -188,6 +200,8 @@ export interface ParsedArgv {
   values: Record<string, Word[]>;
   /** Positionals after the subcommand. */
   args: Word[];
+  /** For each positional, its index in the words given to {@link parseArgv}. */
+  argIndex: number[];
 }
 
 /**
@@ -200,7 +214,7 @@ export interface ParsedArgv {
  */
 export function parseArgv(program: string, words: Word[]): ParsedArgv {
   let spec = specFor(program);
-  const out: ParsedArgv = { subcommand: null, flags: [], options: {}, values: {}, args: [] };
+  const out: ParsedArgv = { subcommand: null, flags: [], options: {}, values: {}, args: [], argIndex: [] };
   let endOfOptions = false;
   const norm = (name: string) => spec?.aliases.get(name) ?? name;
   const flag = (name: string, value: Word | undefined) => {
@@ -216,7 +230,10 @@ export function parseArgv(program: string, words: Word[]): ParsedArgv {
       if (spec?.subcommands && out.subcommand === null && w !== null && !w.startsWith('-')) {
         out.subcommand = w;
         spec = specFor(program, w);
-      } else out.args.push(w);
+      } else {
+        out.args.push(w);
+        out.argIndex.push(i);
+      }
       continue;
     }
     if (w === '--') { endOfOptions = true; continue; }

@@ -2,7 +2,7 @@ import type { Context, Part, PartTag, Word } from '../action.js';
 import { httpPart } from '../http/analyze.js';
 import { resolvePath } from '../paths.js';
 import type { Env, Stdin } from './analyze.js';
-import { join, shellPart } from './analyze.js';
+import { join, shellPart, UNKNOWN_PIECE } from './analyze.js';
 import picomatch from 'picomatch';
 import { clip, shellQuote } from '../text.js';
 import { parseArgv, type ParsedArgv } from './argv.js';
@@ -23,7 +23,7 @@ export interface Runner {
   fail(reason: string): never;
   nested(env: Env, where: string): Env;
   script(text: string, env: Env, stdin: Stdin): void;
-  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[] }): Stdin;
+  simple(words: Word[], env: Env, stdin: Stdin, info: { text: string; assigns: string[]; tags: PartTag[]; expands?: string[]; shapes?: (string | null)[] }): Stdin;
   sql(text: string, env: Env, where: string, mysql?: boolean): void;
 }
 
@@ -40,6 +40,8 @@ export interface Invocation {
   tags: PartTag[];
   /** Resolved path when the program was named by a path outside the system's bin directories. */
   script: Word;
+  /** For each word whose value is unknown, its partly known shape (`/proc/∗/environ`), else null. */
+  shapes: (string | null)[];
 }
 
 const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh', 'ash', 'mksh', 'fish']);
@@ -94,8 +96,11 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   const unknownOut: Stdin = { unknown: `the output of \`${clip(inv.text)}\`` };
 
   const resolve = (w: Word) => resolvePath(w, env.cwd, run.ctx.home);
-  const file = (kind: 'file_read' | 'file_write', w: Word, what: string) => {
+  const file = (kind: 'file_read' | 'file_write', w: Word, what: string, wordIndex?: number): void => {
     const path = resolve(w);
+    // an unknown name with known pieces (`/proc/$PID/environ`) is also judged as the pattern it must match
+    const shape = w === null && wordIndex !== undefined ? inv.shapes[wordIndex] ?? null : null;
+    if (shape !== null) file(kind, shape.replaceAll(UNKNOWN_PIECE, '*'), what);
     if (path === null && program === 'mkdir') return; // creating a directory cannot overwrite or delete anything
     const tags: PartTag[] = path === null || inv.tags.includes('unknown-target') ? ['unknown-target'] : [];
     if (path !== null && /[*?[]/.test(path)) tags.push('glob');
@@ -146,7 +151,10 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       unknownTarget = false;
     }
     const innerTags: PartTag[] = unknownTarget ? ['unknown-target'] : [];
-    return run.simple(innerWords, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags, expands: inv.expands });
+    // the wrapped words are usually the tail of the wrapper's own: their shapes carry over
+    const offset = words.length - innerWords.length;
+    const shapes = offset >= 0 && innerWords.every((w, i) => w === words[offset + i]) ? inv.shapes.slice(offset + 1) : [];
+    return run.simple(innerWords, inner, inv.stdin, { text: wrapped.inner.map((w) => w ?? '$?').join(' '), assigns: wrapped.assigns, tags: innerTags, expands: inv.expands, shapes });
   }
 
   if (program === 'find') return find(run, inv);
@@ -268,16 +276,18 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   emitShell(run, { ...inv, script }, parsed, tags);
 
   // files and URLs the program touches
-  if (READERS.has(program)) args.forEach((a) => file('file_read', a, 'a file read'));
+  const at = (i: number) => parsed.argIndex[i];
+  if (READERS.has(program)) args.forEach((a, i) => file('file_read', a, 'a file read', at(i)));
   if (PATTERN_READERS.has(program)) {
     const explicitPattern = ['regexp', 'expression', 'file', 'from-file'].some((o) => o in options);
-    const files = (explicitPattern ? args : args.slice(1)).filter((a) => a === null || !(program.endsWith('awk') && /^\w+=/.test(a)));
+    const first = explicitPattern ? 0 : 1;
+    const files = args.map((a, i) => [a, i] as const).slice(first).filter(([a]) => a === null || !(program.endsWith('awk') && /^\w+=/.test(a)));
     const writes = program === 'sed' && flags.includes('in-place');
-    for (const a of files) file(writes ? 'file_write' : 'file_read', a, writes ? 'a file edited in place' : 'a file read');
+    for (const [a, i] of files) file(writes ? 'file_write' : 'file_read', a, writes ? 'a file edited in place' : 'a file read', at(i));
     const recursive = flags.includes('recursive') || ['rg', 'ag', 'ack'].includes(program);
     if (files.length === 0 && recursive) run.emit({ kind: 'file_read', path: env.cwd, origin: join(`the directory searched by \`${clip(inv.text)}\``, env.where), tags: [] });
   }
-  if (WRITERS.has(program)) args.forEach((a) => file('file_write', a, program === 'rm' || program === 'shred' || program === 'unlink' ? 'a file removed' : 'a file written'));
+  if (WRITERS.has(program)) args.forEach((a, i) => file('file_write', a, program === 'rm' || program === 'shred' || program === 'unlink' ? 'a file removed' : 'a file written', at(i)));
   if (program === 'mv' && typeof options['target-directory'] === 'string') {
     for (const a of args) if (a !== null) file('file_write', `${options['target-directory']}/${a.replace(/\/+$/, '').split('/').pop()}`, 'the destination');
   }
@@ -468,7 +478,8 @@ function parallel(rest: Word[], result: Unwrapped): Unwrapped {
   const known = inputs.every((w) => w !== null) && !result.unknownTarget;
   if (cmd.length === 1 && typeof cmd[0] === 'string' && /\s/.test(cmd[0])) {
     const text = cmd[0];
-    result.innerScript = !known ? null : text.includes('{}') ? text.split('{}').join(inputs.map((w) => shellQuote(w as string)).join(' ')) : `${text} ${inputs.map((w) => shellQuote(w as string)).join(' ')}`;
+    // one job per input: the template with {} filled in, or the input appended
+    result.innerScript = !known ? null : inputs.map((w) => (text.includes('{}') ? text.split('{}').join(shellQuote(w as string)) : `${text} ${shellQuote(w as string)}`)).join('\n');
     return result;
   }
   const hasSlot = cmd.some((w) => w?.includes('{}'));
