@@ -29,8 +29,11 @@ export function resolvePath(path: Word, cwd: string | null, home: string): Word 
   }
   let out = posix.normalize(p);
   // a process's view of the root directory is the root directory
-  const proc = /^\/proc\/(self|thread-self|\d+)\/root(\/.*)?$/.exec(out);
-  if (proc) out = proc[2] ?? '/';
+  const proc = /^\/proc\/[^/]+(?:\/task\/[^/]+)?\/root(\/.*)?$/.exec(out);
+  if (proc) out = proc[1] ?? '/';
+  // our own working directory, seen through /proc (another process's stays literal: it matches no workspace glob)
+  const self = /^\/proc\/(?:self|thread-self)\/cwd(\/.*)?$/.exec(out);
+  if (self) return cwd === null ? null : posix.normalize(cwd + (self[1] ?? ''));
   return out.length > 1 && out.endsWith('/') ? out.slice(0, -1) : out;
 }
 

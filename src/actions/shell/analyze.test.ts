@@ -119,7 +119,9 @@ describe('shell analysis: where commands hide', () => {
   it('resolves paths: ~, $HOME, .., cd', () => {
     assert.deepEqual(shells('rm -rf ~ $HOME ${HOME} ~/x ../.. "$HOME/y"')[0]?.paths, ['/home/dev', '/home/dev', '/home/dev', '/home/dev/x', '/home', '/home/dev/y']);
     assert.deepEqual(shells('cd / && rm -rf *').find((p) => p.program === 'rm')?.paths, ['/*']);
-    assert.deepEqual(shells('(cd /tmp; rm x); rm y').filter((p) => p.program === 'rm').map((p) => p.paths[0]), ['/tmp/x', '/home/dev/app/y']);
+    assert.deepEqual(shells('(cd /tmp && rm x); rm y').filter((p) => p.program === 'rm').map((p) => p.paths[0]), ['/tmp/x', '/home/dev/app/y']);
+    assert.deepEqual(shells('cd /tmp; rm x').find((p) => p.program === 'rm')?.paths, [null], 'after `;` the cd may have failed');
+    assert.deepEqual(shells('cd /tmp & rm x').find((p) => p.program === 'rm')?.paths, ['/home/dev/app/x'], 'a cd in the background changes nothing');
     assert.deepEqual(shells('cd "$X"; rm y').find((p) => p.program === 'rm')?.paths, [null], 'after cd to an unknown place, relative paths are unknown');
     assert.deepEqual(shells('rm -rf "$(echo /)"')[0]?.paths, ['/'], 'a known substitution output is the value');
     assert.deepEqual(shells('rm -rf $X')[0]?.paths, [null]);

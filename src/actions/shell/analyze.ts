@@ -124,16 +124,20 @@ class Walker implements Runner {
    * Walks statements in order. `tail`, when given, is the input of the last command: bash binds a
    * heredoc or `<` written after `a && b` to `b`, though the grammar wraps the whole list.
    */
-  sequence(nodes: Node[], env: Env, stdin: Stdin, tail?: Stdin): Stdin {
+  sequence(nodes: Node[], env: Env, stdin: Stdin, tail?: Stdin, ops?: string[]): Stdin {
     const statements = nodes.filter((n) => n.type !== 'comment');
     let out: Stdin = null;
     statements.forEach((node, i) => {
       const where = statements.length > 1 ? `the ${ordinal(i + 1)} command` : '';
       const child = where ? { ...env, where: join(where, env.where) } : env;
       const last = i === statements.length - 1;
+      const before = env.cwd;
       out = this.statement(node, child, i === 0 && !(last && tail !== undefined) ? stdin : null, last ? tail : undefined);
-      // INVARIANT: a `cd` or an assignment is seen by the later commands of the same scope
-      env.cwd = child.cwd;
+      // INVARIANT: a `cd` or an assignment is seen by the later commands of the same scope; a `cd`
+      // certainly happened only before `&&` (after `;`, `||` or a newline it may have failed,
+      // and one sent to the background with `&` changes nothing here)
+      const op = ops?.[i] ?? (node.nextSibling?.type === '&' ? '&' : ';');
+      env.cwd = child.cwd === before || op === '&&' ? child.cwd : op === '&' ? before : null;
       env.vars = child.vars;
     });
     return out;
@@ -151,15 +155,17 @@ class Walker implements Runner {
       case 'list': {
         // a && b || c nests to the left; flatten it iteratively to keep the stack shallow
         const items: Node[] = [];
+        const ops: string[] = [];
         let cur: Node = node;
         while (cur.type === 'list') {
           const kids = named(cur).filter((n) => n.type !== 'comment');
           items.unshift(...kids.slice(1));
+          ops.unshift(cur.children.find((c) => c !== null && !c.isNamed)?.type ?? ';');
           cur = kids[0] as Node;
           if (cur === undefined) break;
         }
         if (cur !== undefined) items.unshift(cur);
-        return this.sequence(items, env, stdin, tail);
+        return this.sequence(items, env, stdin, tail, ops);
       }
       case 'subshell':
         return this.sequence(named(node), { ...env }, stdin);
@@ -169,14 +175,16 @@ class Walker implements Runner {
       case 'elif_clause':
         return this.mixed(named(node), env, stdin);
       case 'for_statement':
-        return this.forLoop(node, env);
+        return this.uncertain(env, () => this.forLoop(node, env));
       case 'if_statement':
       case 'while_statement':
       case 'c_style_for_statement':
       case 'case_statement':
       case 'case_item':
-        this.mixed(named(node), env, null);
-        return { unknown: 'the output of a compound command' };
+        return this.uncertain(env, () => {
+          this.mixed(named(node), env, null);
+          return { unknown: 'the output of a compound command' };
+        });
       case 'negated_command':
         return this.mixed(named(node), env, stdin);
       case 'function_definition':
@@ -301,6 +309,11 @@ class Walker implements Runner {
           const source = this.sources[this.sources.length - 1] ?? '';
           const from = source.indexOf('\n', start.endIndex);
           const raw = from >= 0 && from < end.startIndex ? source.slice(from + 1, end.startIndex) : '';
+          // bash ends the heredoc at the first line equal to the delimiter with its quotes removed
+          const delimiter = start.text.replace(/['"\\]/g, '');
+          if (raw.split('\n').some((line) => (strip ? line.replace(/^\t+/, '') : line) === delimiter)) {
+            this.fail(`the heredoc \`${clip(start.text)}\` ends earlier than the parser reads it`);
+          }
           text = this.heredocBody(raw, body, env, quoted, strip, owner);
         }
         return text ?? stdin;
@@ -384,6 +397,23 @@ class Walker implements Runner {
     return applySemantics(this, { program, words: rest, env, stdin, text: info.text, assigns: info.assigns, expands: info.expands ?? [], tags, script, shapes: info.shapes ?? [] });
   }
 
+  /**
+   * Runs a compound command whose branches may or may not run: afterwards, a directory or a
+   * variable it changed is unknown (old or new).
+   */
+  uncertain(env: Env, walk: () => Stdin): Stdin {
+    const cwd = env.cwd;
+    const vars = env.vars;
+    const out = walk();
+    if (env.cwd !== cwd) env.cwd = null;
+    if (env.vars !== vars) {
+      const merged = new Map(vars ?? []);
+      for (const [k, v] of env.vars ?? []) if ((vars?.get(k) ?? undefined) !== v) merged.set(k, null);
+      env.vars = merged;
+    }
+    return out;
+  }
+
   /** `for x in WORDS; do BODY; done`: the body once per known value, so `$x` keeps its value. */
   forLoop(node: Node, env: Env): Stdin {
     const name = node.childForFieldName('variable')?.text ?? '';
@@ -404,7 +434,9 @@ class Walker implements Runner {
     const name = node.childForFieldName('name')?.text ?? '';
     env.functions.add(name);
     const body = node.childForFieldName('body');
-    if (body) this.statement(body, { ...env, fn: name, where: join(`the body of the function \`${name}\``, env.where) }, null);
+    // the body runs wherever and whenever it is called: directory and variables unknown there
+    const unknownVars = new Map([...(env.vars ?? [])].map(([k]) => [k, null] as const));
+    if (body) this.statement(body, { ...env, cwd: null, vars: unknownVars, fn: name, where: join(`the body of the function \`${name}\``, env.where) }, null);
     for (const r of node.childrenForFieldName('redirect')) if (r) this.redirect(r, env, null, {}, name);
     return null;
   }
@@ -456,6 +488,10 @@ class Walker implements Runner {
 
   /** Walks an expression (conditions, arithmetic, case values) for the commands it runs. */
   expression(node: Node, env: Env, role: string): void {
+    if (node.type === 'regex' || node.type === 'extglob_pattern') {
+      this.word(node, env, role);
+      return;
+    }
     if (node.type === 'command_substitution' || node.type === 'process_substitution') {
       this.word(node, env, role);
       return;
@@ -499,6 +535,12 @@ class Walker implements Runner {
       case 'translated_string':
         return named(node)[0] ? this.word(named(node)[0] as Node, env, role) : '';
       case 'concatenation': {
+        // brace expansion across quoted pieces (`{~,"x/dist"}`): several words, unknown here
+        const unquoted = named(node).filter((c) => c.type === 'word').map((c) => c.text).join('\u0000');
+        if (/\{/.test(unquoted) && /\}/.test(unquoted) && /,|\.\./.test(unquoted.replace(/\u0000/g, ''))) {
+          for (const child of named(node)) this.expression(child, env, role);
+          return null;
+        }
         if (named(node).every((c) => c.type === 'word')) {
           // all unquoted (`.en[v]` arrives as four words): read it as one word
           const one = node.text.replace(/\\\n/g, '').replace(/\[([^\]\\!^])\]/g, '$1');
@@ -516,11 +558,13 @@ class Walker implements Runner {
       case 'expansion': {
         const kids = named(node);
         const only = kids.length === 1 && kids[0]?.type === 'variable_name' ? kids[0].text : null;
-        const name = kids.find((k) => k.type === 'variable_name')?.text;
+        const name = kids.find((k) => k.type === 'variable_name')?.text ?? kids.find((k) => k.type === 'subscript')?.childForFieldName('name')?.text;
         if (name !== undefined) this.expanded.push(name);
         if (node.text.startsWith('${!')) this.expanded.push('!'); // indirection: any variable, by a name chosen at run time
         for (const k of kids) if (k.type !== 'variable_name' && k.type !== 'special_variable_name') this.expression(k, env, role);
-        if (only !== null && env.vars?.has(only)) return env.vars.get(only) as Word;
+        const quoted = node.parent?.type === 'string';
+        const split = (v: Word): Word => (v !== null && !quoted && /[\s*?[]/.test(v) ? null : v); // IFS splitting and globbing
+        if (only !== null && env.vars?.has(only)) return split(env.vars.get(only) as Word);
         if (only === 'HOME') return this.ctx.home;
         if (only === 'PWD') return env.cwd;
         // numbers the shell fills in ($$, $PPID, $BASHPID): one path segment, so `/proc/$$/environ` stays a path
@@ -536,7 +580,10 @@ class Walker implements Runner {
         if (node.type !== 'command_substitution' || out === null) return null;
         // `$(echo /)` is `/`: a known output is the word's value, less trailing newlines;
         // `$(find src -name '*.py')` is the paths it lists, as one glob
-        if ('text' in out) return out.text.replace(/\n+$/, '');
+        if ('text' in out) {
+          const v = out.text.replace(/\n+$/, '');
+          return node.parent?.type !== 'string' && /\s/.test(v) ? null : v; // unquoted output is split into words
+        }
         return out.paths ?? null;
       }
       case 'arithmetic_expansion':
@@ -550,10 +597,13 @@ class Walker implements Runner {
           return null;
         }
         return node.text;
-      case 'variable_name':
-      case 'special_variable_name':
       case 'extglob_pattern':
       case 'regex':
+        // the grammar gives these no children: a substitution inside would run unseen
+        if (/\$\(|`|\$\[|<\(|>\(/.test(node.text)) this.fail(`a substitution inside a pattern the analysis cannot account for: \`${clip(node.text)}\``);
+        return node.text;
+      case 'variable_name':
+      case 'special_variable_name':
       case 'test_operator':
         return node.text;
       default:
@@ -672,10 +722,17 @@ export function ordinal(n: number): string {
 }
 
 
-function decodeAnsiC(s: string): string {
-  return s.replace(/\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|[0-7]{1,3}|.)/g, (_, e: string) => {
+/**
+ * Decodes `$'…'`; null (unknown) for escapes Gatehouse does not model (`\U`, `\c`), a NUL (bash
+ * cuts the string there) or any control character in the result.
+ */
+function decodeAnsiC(s: string): Word {
+  if (/\\[Uc]|\\x(?![0-9a-fA-F])|\\u(?![0-9a-fA-F])/.test(s)) return null;
+  const out = s.replace(/\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|[0-7]{1,3}|.)/gs, (_, e: string) => {
     if (e[0] === 'x' || e[0] === 'u') return String.fromCodePoint(parseInt(e.slice(1), 16));
     if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
     return ({ n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', f: '\f', v: '\v' } as Record<string, string>)[e] ?? e;
   });
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x08\x0b-\x1f\x7f]/.test(out) ? null : out;
 }
