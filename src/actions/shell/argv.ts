@@ -34,13 +34,13 @@ const SPECS: Record<string, string> = {
   unzip: 'd=exdir: x: o=overwrite',
   tee: 'a=append i=ignore-interrupts',
   jq: 'f=from-file: arg: argjson: slurpfile: rawfile: indent:',
-  curl: 'unix-socket: abstract-unix-socket: output-dir: X=request: d=data: F=form: T=upload-file: o=output: H=header: u=user: A=user-agent: e=referer: b=cookie: c=cookie-jar: K=config: m=max-time: w=write-out: x=proxy: I=head G=get s=silent S=show-error L=location f=fail k=insecure v=verbose O=remote-name i=include data-binary: data-raw: data-urlencode: data-ascii: json: url: connect-timeout: retry: output-dir: cacert: cert: key: resolve: max-redirs: form-string:',
-  wget: 'O=output-document: o=output-file: P=directory-prefix: i=input-file: q=quiet U=user-agent: header: post-data: post-file: method: body-data: body-file:',
+  curl: 'g=globoff unix-socket: abstract-unix-socket: output-dir: X=request: d=data: F=form: T=upload-file: o=output: H=header: u=user: A=user-agent: e=referer: b=cookie: c=cookie-jar: K=config: m=max-time: w=write-out: x=proxy: I=head G=get s=silent S=show-error L=location f=fail k=insecure v=verbose O=remote-name i=include data-binary: data-raw: data-urlencode: data-ascii: json: url: connect-timeout: retry: output-dir: cacert: cert: key: resolve: max-redirs: form-string:',
+  wget: 'e=execute: O=output-document: o=output-file: P=directory-prefix: i=input-file: q=quiet U=user-agent: header: post-data: post-file: method: body-data: body-file:',
   psql: 'c=command: f=file: h=host: p=port: U=username: d=dbname: v=set: o=output: L=log-file: P=pset: F=field-separator: R=record-separator: X=no-psqlrc q=quiet t=tuples-only A=no-align 1=single-transaction',
   mysql: 'e=execute: u=user: h=host: P=port: D=database: S=socket: B=batch N=skip-column-names',
   mariadb: 'e=execute: u=user: h=host: P=port: D=database: S=socket: B=batch N=skip-column-names',
   sqlite3: '@long1 cmd: init: separator: nullvalue: newline:',
-  node: 'e=eval: p=print: r=require: C=conditions: i=interactive input-type: import: loader:',
+  node: 'e=eval: p=print: r=require: C=conditions: i=interactive input-type: import: loader: experimental-loader:',
   nodejs: 'e=eval: p=print: r=require: i=interactive',
   deno: '@sub',
   bun: '@sub e=eval: p=print:',
@@ -241,6 +241,16 @@ export function parseArgv(program: string, words: Word[]): ParsedArgv {
       const body = w.replace(/^--?/, '');
       const eq = body.indexOf('=');
       const name = norm(eq >= 0 ? body.slice(0, eq) : body);
+      // --no-X turns X off; X=false (or none, 0, no) is X off
+      if (name.startsWith('no-') && eq < 0) {
+        out.flags = out.flags.filter((f) => f !== name.slice(3));
+        flag(name, undefined);
+        continue;
+      }
+      if (eq >= 0 && /^(false|none|0|no|off)$/i.test(body.slice(eq + 1)) && !spec?.values.has(name)) {
+        out.flags = out.flags.filter((f) => f !== name);
+        continue;
+      }
       if (eq >= 0) flag(name, body.slice(eq + 1));
       else if (spec?.values.has(name)) { flag(name, i + 1 < words.length ? (words[i + 1] as Word) : null); i++; }
       else flag(name, undefined);

@@ -172,6 +172,17 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   if (program === 'cd' || program === 'pushd') env.cwd = args.length === 0 ? run.ctx.home : args[0] === '-' ? null : resolve(args[0] as Word);
   if (program === 'popd') env.cwd = null;
 
+  // builtins that assign variables make them unknown from here on
+  const assigned = program === 'read' || program === 'mapfile' || program === 'readarray' || program === 'getopts'
+    ? args.filter((a): a is string => a !== null).slice(program === 'getopts' ? 1 : 0)
+    : program === 'printf' && typeof options.v === 'string' ? [options.v]
+    : ['declare', 'typeset', 'local', 'export'].includes(program) && flags.includes('n') ? args.filter((a): a is string => a !== null).map((a) => a.split('=')[0] as string)
+    : [];
+  if (assigned.length > 0) {
+    const vars = new Map(env.vars ?? []);
+    for (const n of assigned) vars.set(n, null);
+    env.vars = vars;
+  }
   const dumps =
     (program === 'printenv' && (args.length === 0 || args.some((a) => a === null))) ||
     (program === 'set' && words.length === 0) ||
@@ -217,6 +228,10 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     else if (args[0] !== '') run.script(args[0] as string, run.nested({ ...env }, 'the command `trap` runs on a signal'), null);
   } else if (program in INTERPRETERS) {
     const inline = (INTERPRETERS[program] as string[]).some((o) => o in options) || (program === 'deno' && parsed.subcommand === 'eval');
+    // code preloaded from a path, a URL or a data: URL (`node --import`, `-r`, `perl -M`)
+    for (const o of ['require', 'import', 'loader', 'experimental-loader', 'r', 'M', 'I']) {
+      for (const v of parsed.values[o] ?? []) if (v === null || /^(data:|https?:)/.test(v) || v.includes('/') || v.startsWith('.')) tags.push(v !== null && !/^data:/.test(v) ? 'script-file' : 'inline-code');
+    }
     if (inline) tags.push('inline-code');
     else if (program === 'deno' && parsed.subcommand === 'run' && args[0] !== undefined) { tags.push('script-file'); script = resolve(args[0]); }
     else if (!('module' in options) && program !== 'deno' && args.length > 0 && args[0] !== '-' && !(program === 'node' && flags.includes('test'))) {
@@ -273,6 +288,11 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     if (options.out !== undefined) file('file_write', options.out as Word, 'the output file');
   }
   if (runsEmbeddedCode(program, parsed, words)) tags.push('inline-code');
+  if (program === 'jq' || program === 'gojq') {
+    words.forEach((w, i) => {
+      if (w === '--rawfile' || w === '--slurpfile') file('file_read', (words[i + 2] ?? null) as Word, 'a file jq reads');
+    });
+  }
   emitShell(run, { ...inv, script }, parsed, tags);
 
   // files and URLs the program touches
@@ -306,10 +326,13 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   if (program === 'git' && parsed.subcommand === 'hash-object') args.forEach((a) => file('file_read', a, 'a file git stores'));
   if (program === 'sqlite3' && args[0] !== undefined) file('file_read', args[0], 'the database');
   if (program === 'dd') {
-    for (const w of words) {
-      if (w?.startsWith('if=')) file('file_read', w.slice(3), 'the input');
-      if (w?.startsWith('of=')) file('file_write', w.slice(3), 'the output');
-    }
+    words.forEach((w, i) => {
+      const shape = w === null ? inv.shapes[i] ?? null : null;
+      const operand = w ?? shape?.replaceAll(UNKNOWN_PIECE, '*') ?? null;
+      if (operand?.startsWith('if=')) file('file_read', operand.slice(3), 'the input');
+      if (operand?.startsWith('of=')) file('file_write', operand.slice(3), 'the output');
+      if (w === null && shape === null) file('file_write', null, 'an operand from an expansion');
+    });
   }
   if (program === 'tar') {
     const archive = options.file;
@@ -417,10 +440,17 @@ function unwrap(program: string, words: Word[]): Unwrapped | null {
     if (!w.startsWith('-') || w === '-') break;
     result.own.push(w);
     const eq = w.indexOf('=');
-    const name = eq >= 0 ? w.slice(0, eq) : w;
+    let name = eq >= 0 && w.startsWith('--') ? w.slice(0, eq) : w;
     let value: Word | undefined = eq >= 0 && name.startsWith('--') ? w.slice(eq + 1) : undefined;
+    if (!name.startsWith('--') && name.length > 2) {
+      // a cluster (`-tI R`): the first letter that takes a value takes the rest, or the next word
+      const at = [...name.slice(1)].findIndex((c) => values.has(`-${c}`));
+      if (at >= 0) {
+        value = name.slice(at + 2) || undefined;
+        name = `-${name[at + 1]}`;
+      }
+    }
     if (value === undefined && values.has(name)) { value = (words[i + 1] ?? null) as Word; result.own.push(value); i++; }
-    else if (value === undefined && !name.startsWith('--') && name.length > 2 && values.has(name.slice(0, 2))) value = name.slice(2);
     const key = name.startsWith('--') ? name : name.slice(0, 2);
     if (program === 'env' && (key === '-S' || key === '--split-string')) split = value ?? null;
     if (program === 'env' && (key === '-C' || key === '--chdir')) result.cwd = value ?? null;
@@ -547,8 +577,12 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
   const { options, args } = parsed;
   const where = (how: string) => `the SQL of \`${program} ${how}\``;
   const texts: { text: Word; how: string }[] = [];
-  if (program === 'psql' && 'command' in options) texts.push({ text: options.command as Word, how: '-c' });
-  if ((program === 'mysql' || program === 'mariadb') && 'execute' in options) texts.push({ text: options.execute as Word, how: '-e' });
+  for (const t of program === 'psql' ? parsed.values.command ?? [] : []) texts.push({ text: t, how: '-c' });
+  for (const t of program === 'mysql' || program === 'mariadb' ? parsed.values.execute ?? [] : []) texts.push({ text: t, how: '-e' });
+  if (program === 'sqlite3' && typeof options.init === 'string') {
+    tags.push('script-file');
+    script = resolvePath(options.init, env.cwd, run.ctx.home);
+  }
   if (program === 'sqlite3') {
     for (const a of parsed.values.cmd ?? []) texts.push({ text: a, how: '-cmd' });
     for (const a of args.slice(1)) texts.push({ text: a, how: 'DB SQL' });
@@ -561,16 +595,20 @@ function sqlClient(run: Runner, inv: Invocation, parsed: ParsedArgv, tags: PartT
   if (texts.length === 0 && stdin !== null) texts.push({ text: 'text' in stdin ? stdin.text : null, how: '< input' });
   for (const { text, how } of texts) {
     if (text === null) { tags.push(how === '< input' ? 'stdin-code' : 'inline-code'); continue; }
-    if (program === 'sqlite3' && text.trimStart().startsWith('.')) {
-      const shell = /^\s*\.(shell|system)\s+(.*)$/s.exec(text);
-      if (shell) run.script(shell[2] as string, run.nested({ ...env }, `the shell command of sqlite3's \`.${shell[1]}\``), null);
-      else if (/^\s*\.(sh|output|once|import|load)\b/m.test(text)) tags.push('inline-code');
-      continue;
-    }
     if (program === 'sqlite3' && /^\s*\./m.test(text)) {
-      tags.push('inline-code');
+      // dot-commands, on any line: read-only ones are fine, .shell/.system run shell, the rest ask
+      const sqlLines: string[] = [];
+      for (const line of text.split('\n')) {
+        const dot = /^\s*\.(\w+)\s*(.*)$/.exec(line);
+        if (dot === null) { sqlLines.push(line); continue; }
+        if (dot[1] === 'shell' || dot[1] === 'system') run.script(dot[2] as string, run.nested({ ...env }, `the shell command of sqlite3's \`.${dot[1]}\``), null);
+        else if (!/^(headers|mode|tables|schema|indexes|indices|databases|dump|width|nullvalue|separator|timer|changes|echo|bail|quit|exit|help|show|stats|eqp|explain|print|prompt|fullschema|dbinfo|lint)$/.test(dot[1] as string)) tags.push('inline-code');
+      }
+      const rest = sqlLines.join('\n');
+      if (rest.trim() !== '') run.sql(rest, env, where(how));
       continue;
     }
+    if ((program === 'mysql' || program === 'mariadb') && /--(?![\s-])|#|\/\*!/.test(text)) tags.push('inline-code'); // MySQL reads these comments differently
     const meta = program === 'psql' ? psqlMeta(run, inv, text, tags) : { sql: text };
     if (meta.script !== undefined) script = meta.script;
     if (meta.sql.trim() !== '') run.sql(meta.sql, env, where(how), program === 'mysql' || program === 'mariadb');
@@ -649,7 +687,7 @@ function runsEmbeddedCode(program: string, parsed: ParsedArgv, words: Word[]): b
   const { args, options } = parsed;
   const text = (w: Word | undefined) => (w === undefined ? '' : w === null ? null : w);
   if (program === 'awk' || program === 'gawk' || program === 'mawk') {
-    if ('file' in options) return true;
+    if ('file' in options || words.some((w) => w === null || /^(--source|--include|--load|-e|-i|-l)(=|$)/.test(w))) return true;
     const code = text(args[0]);
     return code === null || /\bsystem\s*\(|\|\s*(&|getline|")|\bprint[f]?\b[^;}]*>|getline\s*<|\|&/.test(code);
   }
@@ -683,8 +721,10 @@ function gitFacts(parsed: ParsedArgv, tags: PartTag[], file: FileEmitter): void 
       if (a?.startsWith(':')) addFlag(parsed, 'delete');
     }
   }
-  const config = parsed.options.c;
-  if (config !== undefined && (config === null || /^(alias\.[^=]*=\s*!|core\.(sshcommand|pager|editor|hookspath|fsmonitor)|.*\.(command|cmd|helper|program)=)/i.test(config))) tags.push('inline-code');
+  // only settings known to be inert may be set for one command; anything else could run code
+  const inert = /^(user\.(name|email)|color\.[\w.]+|core\.(quotepath|autocrlf|safecrlf|abbrev)|init\.defaultbranch|advice\.[\w.]+|log\.\w+|diff\.(renames|noprefix|mnemonicprefix|algorithm)|commit\.gpgsign|tag\.gpgsign|safe\.directory|push\.autosetupremote|pull\.rebase|merge\.conflictstyle|i18n\.\w+|gc\.auto)=/i;
+  for (const v of parsed.values.c ?? []) if (v === null || !inert.test(v)) tags.push('inline-code');
+  if ('config-env' in parsed.options) tags.push('inline-code');
 }
 
 function addFlag(parsed: ParsedArgv, flag: string): void {
@@ -738,7 +778,9 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
   let method = 'GET';
   let urls: Word[] = args;
   if (program === 'curl') {
-    const uploads = ['data', 'data-binary', 'data-ascii', 'data-urlencode', 'json', 'form', 'form-string'];
+    const uploads = ['data', 'data-binary', 'data-ascii', 'data-urlencode', 'data-raw', 'json', 'form', 'form-string'];
+    // without -g, curl expands {a,b} and [1-9] in URLs: the host is not what it looks like
+    if (!flags.includes('globoff')) urls = urls.map((u) => (u !== null && /[{}[\]]/.test(u.replace(/^[a-z]+:\/\/\[[0-9a-f:.]+\]/i, '')) ? null : u));
     for (const o of [...uploads, 'header']) {
       for (const v of parsed.values[o] ?? []) {
         if (v === null) continue;
@@ -751,6 +793,7 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
     }
     if (options['upload-file'] !== undefined) file('file_read', options['upload-file'], 'a file uploaded');
     if (options.config !== undefined) file('file_read', options.config, 'the config file');
+    if (options.config !== undefined || inv.env.vars?.has('CURL_HOME')) run.emit({ ...shellPart({ program: 'curl', tags: ['inline-code'], env, text: inv.text, ctx: run.ctx }), origin: join('the options `curl -K` reads from a file', env.where) });
     if (options.output !== undefined) file('file_write', options.output, 'the output file');
     method = typeof options.request === 'string' ? options.request.toUpperCase()
       : options.request === null ? '?'
@@ -760,6 +803,7 @@ function web(run: Runner, inv: Invocation, parsed: ParsedArgv, file: FileEmitter
     if (flags.includes('get')) method = 'GET';
     if (options.url !== undefined) urls = [...urls, options.url];
   } else if (program === 'wget') {
+    if ('execute' in options) run.emit({ ...shellPart({ program: 'wget', tags: ['inline-code'], env, text: inv.text, ctx: run.ctx }), origin: join('the settings `wget -e` applies', env.where) });
     for (const o of ['post-file', 'body-file', 'input-file']) if (options[o] !== undefined) file('file_read', options[o] as Word, 'a file sent');
     if (options['output-document'] !== undefined) {
       if (options['output-document'] !== '-') file('file_write', options['output-document'], 'the output file');
