@@ -83,7 +83,12 @@ function badText(text: string, what: string): { ok: false; reason: string } | nu
 const COMMAND_KEYS = new Set(['command', 'cmd', 'script', 'shell_command', 'commandline', 'command_line', 'bash']);
 const ARGV_KEYS = ['args', 'argv', 'arguments'];
 const CWD_KEYS = ['cwd', 'working_directory', 'workdir', 'working_dir'];
-const SQL_KEYS = new Set(['sql', 'query', 'statement']);
+const SQL_KEYS = new Set(['sql', 'query', 'statement', 'sql_query', 'query_string', 'sqlquery']);
+/** Arguments that never carry an action: they do not count against reading a call fully. */
+const BENIGN_KEYS = new Set(['timeout', 'description', 'reason', 'comment', 'message', 'title', 'limit', 'offset', 'page', 'per_page', 'format',
+  'encoding', 'recursive', 'max_results', 'maxresults', 'max_depth', 'depth', 'lines', 'head', 'tail', 'verbose', 'dry_run', 'owner', 'repo',
+  'branch', 'ref', 'name', 'content', 'pattern', 'include', 'exclude', 'excludepatterns', 'mode', 'language', 'lang', 'edits', 'dryrun',
+  'oldtext', 'newtext', 'old_string', 'new_string', 'old_str', 'new_str', 'text', 'insert_line', 'view_range', 'replace_all', 'line']);
 const URL_KEYS = new Set(['url', 'uri', 'href', 'endpoint']);
 const PATH_KEYS = new Set(['path', 'file_path', 'filepath', 'filename', 'file', 'source', 'destination', 'target', 'dir', 'directory', 'repo_path', 'notebook_path', 'root', 'cwd']);
 const PATHS_KEYS = new Set(['paths', 'files']);
@@ -104,8 +109,11 @@ function mcpParts(action: McpToolAction, ctx: Context): Analysis {
   const argv = ARGV_KEYS.map((k) => args[k]).find((v) => Array.isArray(v) && v.every((x) => typeof x === 'string')) as string[] | undefined;
   const derived: Part[] = [];
   const write = WRITE_VERBS.test(action.tool);
+  let unread = false;
   for (const [key, value] of Object.entries(args)) {
     const k = key.toLowerCase();
+    const before = derived.length;
+    const consumed = () => derived.length > before || COMMAND_KEYS.has(k) || CWD_KEYS.includes(k) || ARGV_KEYS.includes(k) || BENIGN_KEYS.has(k);
     if (typeof value === 'string') {
       const bad = badText(value, origin(key));
       if (bad && (COMMAND_KEYS.has(k) || SQL_KEYS.has(k) || URL_KEYS.has(k) || PATH_KEYS.has(k))) return bad;
@@ -128,10 +136,12 @@ function mcpParts(action: McpToolAction, ctx: Context): Analysis {
     } else if (PATHS_KEYS.has(k) && Array.isArray(value)) {
       for (const v of value) derived.push({ kind: write ? 'file_write' : 'file_read', path: typeof v === 'string' ? resolvePath(v, cwd, ctx.home) : null, origin: origin(key), tags: [] });
     }
+    if (!consumed() && (typeof value === 'string' ? value.length > 0 : value !== null && typeof value === 'object')) unread = true;
   }
   const tool: Part = {
     kind: 'mcp_tool', server: action.server, tool: action.tool, arguments: args, annotations: action.annotations ?? {},
-    interpreted: derived.length > 0, origin: 'the tool call', tags: [],
+    // INVARIANT: interpreted only when every argument that could carry an action was read
+    interpreted: derived.length > 0 && !unread, origin: 'the tool call', tags: [],
   };
   return { ok: true, parts: [tool, ...derived] };
 }

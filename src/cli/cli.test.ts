@@ -96,7 +96,7 @@ describe('gatehouse policy, init, help', () => {
   });
 
   it('passes the default policy against its own variant, evasion and everyday cases, and the corpus', () => {
-    for (const name of ['default.cases.yaml', 'evasion.cases.yaml', 'everyday.cases.yaml', 'redteam.cases.yaml', 'variants.cases.yaml', 'grader2.cases.yaml']) {
+    for (const name of ['default.cases.yaml', 'evasion.cases.yaml', 'everyday.cases.yaml', 'redteam.cases.yaml', 'variants.cases.yaml', 'grader2.cases.yaml', 'review.cases.yaml']) {
       const own = gatehouse(['policy', 'test', fileURLToPath(new URL(`../../policies/${name}`, import.meta.url))]);
       assert.equal(own.status, 0, own.stdout);
       assert.match(own.stdout, /(\d+) of \1 cases pass/);

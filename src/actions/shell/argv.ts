@@ -9,7 +9,8 @@ import type { Word } from '../action.js';
  * - a trailing `:` means the option takes a value (`c=command:` → `-c TEXT`, `--command=TEXT`);
  * - `C:` alone is a short option named by its letter; `auto-approve` alone a long one;
  * - `@sub`: the first positional is a subcommand (whose own spec is `program subcommand`);
- * - `@long1`: long options are written with one dash (`-auto-approve`, `-name`).
+ * - `@long1`: long options are written with one dash (`-auto-approve`, `-name`);
+ * - `@stop`: after the subcommand every word is the subcommand's (`npx tsc -p x`: `-p` is tsc's).
  * Sources: each program's manual page.
  */
 const SPECS: Record<string, string> = {
@@ -87,7 +88,7 @@ const SPECS: Record<string, string> = {
   npm: '@sub w=workspace: prefix: registry: access: tag: otp: g=global D=save-dev S=save',
   pnpm: '@sub C=dir: F=filter: w=workspace-root',
   yarn: '@sub',
-  npx: '@sub p=package: c=call:',
+  npx: '@sub @stop p=package: c=call:',
   docker: '@sub H=host: context: config: l=log-level: e=env: v=volume: p=publish: name: w=workdir: u=user: network: entrypoint: f=force a=all format:',
   podman: '@sub format: e=env: v=volume: p=publish: name: w=workdir: u=user: network: entrypoint: f=force a=all',
   gh: '@sub R=repo: X=method: F=field: f=raw-field: input: body-file: H=header: q=jq: t=template:',
@@ -128,7 +129,7 @@ const SPECS: Record<string, string> = {
   alembic: '@sub c=config: n=name: x:',
   rustup: '@sub',
   'redis-cli': '@sub h: p: a: n: u: s: user: pass: tls c',
-  bunx: '@sub',
+  bunx: '@sub @stop p=package:',
   gem: '@sub',
   twine: '@sub',
   uv: '@sub',
@@ -152,6 +153,8 @@ const SPECS: Record<string, string> = {
 
 export interface ProgramSpec {
   subcommands: boolean;
+  /** After the subcommand, options belong to it: every word is positional. */
+  stopAtSubcommand: boolean;
   longSingleDash: boolean;
   /** alias (letter or long name) → normalized name */
   aliases: Map<string, string>;
@@ -163,10 +166,11 @@ const compiled = new Map<string, ProgramSpec>();
 for (const [key, text] of Object.entries(SPECS)) compiled.set(key, compileSpec(text));
 
 function compileSpec(text: string): ProgramSpec {
-  const spec: ProgramSpec = { subcommands: false, longSingleDash: false, aliases: new Map(), values: new Set() };
+  const spec: ProgramSpec = { subcommands: false, stopAtSubcommand: false, longSingleDash: false, aliases: new Map(), values: new Set() };
   for (const token of text.split(/\s+/).filter(Boolean)) {
     if (token === '@sub') { spec.subcommands = true; continue; }
     if (token === '@long1') { spec.longSingleDash = true; continue; }
+    if (token === '@stop') { spec.stopAtSubcommand = true; continue; }
     const takesValue = token.endsWith(':');
     const body = takesValue ? token.slice(0, -1) : token;
     const eq = body.indexOf('=');
@@ -186,6 +190,7 @@ export function specFor(program: string, subcommand?: string | null): ProgramSpe
   if (!base || !sub) return base;
   return {
     subcommands: false,
+    stopAtSubcommand: false,
     longSingleDash: base.longSingleDash,
     aliases: new Map([...base.aliases, ...sub.aliases]),
     values: new Set([...base.values, ...sub.values]),
@@ -229,6 +234,7 @@ export function parseArgv(program: string, words: Word[]): ParsedArgv {
     if (w === null || endOfOptions || w === '-' || !w.startsWith('-') || /^-\d+$/.test(w)) {
       if (spec?.subcommands && out.subcommand === null && w !== null && !w.startsWith('-')) {
         out.subcommand = w;
+        if (spec.stopAtSubcommand) endOfOptions = true;
         spec = specFor(program, w);
       } else {
         out.args.push(w);

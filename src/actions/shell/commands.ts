@@ -60,6 +60,7 @@ const READERS = new Set([
   'comm', 'fold', 'fmt', 'column', 'rev', 'zcat', 'bzcat', 'xzcat', 'zless', 'source', '.', 'view', 'hexyl', 'iconv',
   'cut', 'paste', 'expand', 'unexpand', 'join', 'shuf', 'numfmt', 'pr', 'tsort', 'sum', 'b2sum', 'sha224sum', 'sha384sum',
   'gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'zstd', 'lz4', 'brotli', 'uuencode', 'hd', 'split', 'csplit', 'look',
+  'diff3', 'sdiff', 'xclip', 'xsel', 'wl-copy', 'pbcopy', 'lp', 'lpr', 'enscript', 'a2ps', 'mail', 'mutt',
 ]);
 
 const credentialMatches = new Map<string, string[]>();
@@ -75,6 +76,18 @@ function credentialNamesMatching(glob: string): string[] {
   }
   return names;
 }
+
+/** Build and test tools, and the files in the working directory that decide what they run. */
+const BUILD_FILES: Record<string, string[]> = {
+  make: ['Makefile', 'makefile', 'GNUmakefile'], npm: ['package.json', '.npmrc'], pnpm: ['package.json', '.npmrc'], yarn: ['package.json', '.yarnrc.yml'],
+  bun: ['package.json', 'bunfig.toml'], npx: ['package.json'], pytest: ['conftest.py', 'pytest.ini', 'pyproject.toml', 'setup.cfg', 'tox.ini'],
+  tox: ['tox.ini', 'pyproject.toml'], cargo: ['Cargo.toml', 'build.rs'], go: ['go.mod'], gradle: ['build.gradle', 'build.gradle.kts', 'settings.gradle'],
+  mvn: ['pom.xml'], rake: ['Rakefile'], bundle: ['Gemfile'], composer: ['composer.json'], just: ['justfile', 'Justfile'], cmake: ['CMakeLists.txt'],
+  pip: ['setup.py', 'pyproject.toml', 'requirements.txt'], pip3: ['setup.py', 'pyproject.toml', 'requirements.txt'], poetry: ['pyproject.toml'], uv: ['pyproject.toml'],
+  docker: ['Dockerfile', 'docker-compose.yml', 'compose.yaml', 'docker-compose.yaml'],
+};
+/** Python modules whose command line reads (or, for archives, writes) the files it is given. */
+const FILE_MODULES = new Set(['base64', 'zipfile', 'tarfile', 'gzip', 'json.tool', 'uu', 'quopri', 'binascii', 'filecmp', 'tokenize', 'py_compile', 'pickletools', 'shlex', 'mimetypes']);
 
 /** File names that hold credentials: a glob that can match one of them is judged as that file too. */
 const CREDENTIAL_NAMES = ['.env', '.env.local', '.env.production', '.env.development', '.env.staging', '.env.test', '.envrc',
@@ -282,6 +295,12 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
   const listed = listedPaths(program, parsed, env.cwd);
   if (listed !== null) out = { unknown: `the paths \`${clip(inv.text)}\` lists`, paths: listed };
   if (script !== null && run.written.has(script)) tags.push('inline-code'); // written by this very action: content unseen
+  // a build or test tool reads files that say what to run: written by this very action, their content is unseen
+  const buildFiles = BUILD_FILES[program];
+  if (buildFiles !== undefined && env.cwd !== null && buildFiles.some((f) => run.written.has(`${env.cwd}/${f}`))) tags.push('inline-code');
+  if ((program === 'python' || program === 'python3') && typeof options.module === 'string' && FILE_MODULES.has(options.module)) {
+    args.forEach((a, i) => file(i === args.length - 1 && /zipfile|tarfile/.test(options.module as string) && args.length > 1 ? 'file_write' : 'file_read', a, `a file \`python -m ${options.module}\` opens`, parsed.argIndex[i]));
+  }
   if (program === 'git') gitFacts(parsed, tags, file);
   if (program === 'openssl' || program === 'ssh-keygen' || program === 'gpg') {
     for (const o of ['in', 'key', 'inkey', 'f', 'CAkey', 'signkey', 'import']) if (typeof options[o] === 'string' || options[o] === null) file('file_read', options[o] as Word, 'a key or file read');
@@ -306,6 +325,12 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
     for (const [a, i] of files) file(writes ? 'file_write' : 'file_read', a, writes ? 'a file edited in place' : 'a file read', at(i));
     const recursive = flags.includes('recursive') || ['rg', 'ag', 'ack'].includes(program);
     if (files.length === 0 && recursive) run.emit({ kind: 'file_read', path: env.cwd, origin: join(`the directory searched by \`${clip(inv.text)}\``, env.where), tags: [] });
+    // a recursive search told to include files by name reads those files wherever they are
+    for (const include of [...(parsed.values.include ?? []), ...(parsed.values.glob ?? [])]) {
+      if (include === null || !recursive) continue;
+      const dirs = files.length > 0 ? files.map(([a]) => resolve(a)) : [env.cwd];
+      for (const d of dirs) if (d !== null) file('file_read', `${d === '/' ? '' : d}/**/${include.replace(/^!/, '')}`, 'the files a recursive search includes');
+    }
   }
   if (WRITERS.has(program)) args.forEach((a, i) => file('file_write', a, program === 'rm' || program === 'shred' || program === 'unlink' ? 'a file removed' : 'a file written', at(i)));
   if (program === 'mv' && typeof options['target-directory'] === 'string') {
@@ -522,15 +547,22 @@ function find(run: Runner, inv: Invocation): Stdin {
   const { words, env } = inv;
   const starts: Word[] = [];
   let i = 0;
+  // global options come before the starting points: -H -L -P, -D debugopts, -Olevel
+  while (i < words.length && typeof words[i] === 'string' && /^-(H|L|P|D|O\d*)$/.test(words[i] as string)) i += words[i] === '-D' ? 2 : 1;
   while (i < words.length && words[i] !== null && !/^[-(!]/.test(words[i] as string)) starts.push(words[i++] as Word);
   if (i < words.length && words[i] === null) starts.push(words[i++] as Word);
   const flags: string[] = [];
   const options: Record<string, Word> = {};
   const execs: Word[][] = [];
   const VALUED = /^-(i?name|i?path|i?wholename|i?regex|type|xtype|maxdepth|mindepth|[acm](min|time)|size|user|group|uid|gid|perm|newer\w*|printf|fprint|fprint0|fprintf|fls|lname|ilname|inum|links|samefile|used|context|regextype|files0-from)$/;
+  let unknownExpression = false;
   for (; i < words.length; i++) {
     const w = words[i] as Word;
-    if (w === null) continue;
+    if (w === null) {
+      unknownExpression = true; // could be -delete or -exec
+      continue;
+    }
+    if (/^(-o|-or|!|-not|\(|\))$/.test(w)) flags.push('operator');
     if (/^-(exec|execdir|ok|okdir)$/.test(w)) {
       const cmd: Word[] = [];
       for (i++; i < words.length && words[i] !== ';' && words[i] !== '+'; i++) cmd.push(words[i] as Word);
@@ -547,6 +579,9 @@ function find(run: Runner, inv: Invocation): Stdin {
     if (w.startsWith('-') && w.length > 1) flags.push(w.slice(1));
   }
   if (starts.length === 0) starts.push('.');
+  // with -o, ! or parentheses, -name no longer narrows what the actions touch
+  if (flags.includes('operator')) { delete options.name; delete options.iname; }
+  if (unknownExpression) inv.tags.push('unknown-target');
   // what `{}` stands for: a file under the single starting point, named like -name says
   const start = starts.length === 1 ? resolvePath(starts[0] as Word, env.cwd, run.ctx.home) : null;
   const name = typeof options.name === 'string' ? options.name : typeof options.iname === 'string' ? options.iname : '*';

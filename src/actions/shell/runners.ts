@@ -110,6 +110,22 @@ export function commandsRun(program: string, words: Word[], parsed: ParsedArgv):
     const at = words.indexOf('--args');
     if (at >= 0 && words.length > at + 1) inner.push({ argv: words.slice(at + 1), where: `the program \`${program} --args\` runs` });
   }
+  // runners given a shell command as an option value
+  for (const [prog, opts] of [['nodemon', ['--exec', '-x']], ['cargo-watch', ['-s', '--shell', '-x', '--exec']], ['gdb', ['-ex', '--eval-command']], ['watchexec', ['--shell']], ['entr', []]] as const) {
+    if (program !== prog) continue;
+    for (const opt of opts) {
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i];
+        if (w === opt) inner.push({ script: (words[i + 1] ?? null) as Word, where: `the command \`${program} ${opt}\` runs` });
+        else if (typeof w === 'string' && w.startsWith(`${opt}=`)) inner.push({ script: w.slice(opt.length + 1), where: `the command \`${program} ${opt}\` runs` });
+      }
+    }
+  }
+  if (program === 'gdb') for (const w of words) if (typeof w === 'string' && /^shell\s|^!/.test(w)) inner.push({ script: w.replace(/^shell\s+|^!/, ''), where: 'the shell command of gdb' });
+  if ((program === 'watchexec' || program === 'tox' || program === 'nox') && words.includes('--')) {
+    const argv = words.slice(words.indexOf('--') + 1);
+    if (argv.length > 0) inner.push({ argv, where: `the command \`${program}\` runs` });
+  }
   if (program === 'hyperfine' || program === 'time-it') {
     for (const w of parsed.args) inner.push({ script: w, where: `a command \`${program}\` benchmarks` });
     for (const w of parsed.values.prepare ?? []) inner.push({ script: w, where: `the preparation \`${program}\` runs` });

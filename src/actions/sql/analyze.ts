@@ -54,7 +54,8 @@ const WRITING_FUNCTIONS = new Set([
   'nextval', 'setval', 'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf',
   'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal', 'pg_drop_replication_slot', 'pg_stat_reset',
   'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_file_write', 'lo_import', 'lo_export',
-  'lo_unlink', 'dblink', 'dblink_exec', 'pg_advisory_lock', 'pg_sleep',
+  'lo_unlink', 'dblink', 'dblink_exec', 'dblink_send_query', 'dblink_open', 'dblink_connect', 'pg_advisory_lock', 'pg_sleep',
+  'query_to_xml', 'query_to_xml_and_xmlschema', 'cursor_to_xml', 'pg_catalog.set_config', 'setseed', 'lastval', 'currval',
 ]);
 
 /**
@@ -183,19 +184,19 @@ function snake(s: string): string {
   return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
+/** Whether EXPLAIN runs its statement: any `analyze` option not clearly false (PostgreSQL takes the last). */
 function explainAnalyzes(body: Node): boolean {
+  let analyze = false;
   for (const opt of (body.options as Node[] | undefined) ?? []) {
     const d = opt.DefElem as Node | undefined;
     if (d?.defname !== 'analyze') continue;
     const arg = d.arg as Node | undefined;
-    if (arg === undefined) return true;
-    const b = arg.Boolean as { boolval?: boolean } | undefined;
-    const s = (arg.String as { sval?: string } | undefined)?.sval;
-    if (b !== undefined) return b.boolval === true;
-    if (s !== undefined) return !['false', 'off', '0', 'no'].includes(s.toLowerCase());
-    return true;
+    const b = (arg?.Boolean as { boolval?: boolean } | undefined);
+    const s = (arg?.String as { sval?: string } | undefined)?.sval;
+    const off = b !== undefined ? b.boolval !== true : s !== undefined ? ['false', 'off', '0', 'no'].includes(s.toLowerCase()) : false;
+    analyze = analyze || !off;
   }
-  return false;
+  return analyze;
 }
 
 function isReadOnly(name: string, body: Node): boolean {
@@ -252,7 +253,11 @@ function matchesEveryRow(node: Node, joinsCount = true): boolean {
     const inner = ((body.args as Node[]) ?? [])[0]?.NullTest as Node | undefined;
     return inner !== undefined && inner.nulltesttype === 'IS_NULL' && 'ColumnRef' in (inner.arg as Node);
   }
-  if (name === 'BoolExpr' && body.boolop === 'AND_EXPR') return ((body.args as Node[]) ?? []).every((a) => (joinsCount && isColumnEquality(a)) || matchesEveryRow(a, joinsCount));
+  if (name === 'BoolExpr' && body.boolop === 'AND_EXPR') return ((body.args as Node[]) ?? []).every((a) => fold(a) === true || (joinsCount && isColumnEquality(a)) || matchesEveryRow(a, joinsCount));
+  if (name === 'BooleanTest' && (body.booltesttype === 'IS_TRUE' || body.booltesttype === 'IS_NOT_FALSE')) {
+    const arg = body.arg as Node;
+    return fold(arg) === true || matchesEveryRow(arg, joinsCount);
+  }
   if (name === 'BoolExpr' && body.boolop === 'OR_EXPR') return ((body.args as Node[]) ?? []).some((a) => matchesEveryRow(a, joinsCount));
   if (name === 'A_Expr') {
     const op = ((body.name as Node[])?.[0]?.String as { sval?: string } | undefined)?.sval;
