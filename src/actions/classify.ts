@@ -1,6 +1,7 @@
 import type { Action, Context, McpToolAction, Part } from './action.js';
 import { assertNever } from './action.js';
 import { httpPart } from './http/analyze.js';
+import { credentialNamesMatching, plainOrDeep } from './files.js';
 import { resolveActionPath, resolvePath } from './paths.js';
 import { analyzeShell } from './shell/analyze.js';
 import { loadShellParser } from './shell/parser.js';
@@ -60,7 +61,11 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
         if (bad) return bad;
         const path = resolveActionPath(action.path, action.cwd, ctx);
         if (path === null) return { ok: false, reason: `the path \`${action.path}\` cannot be resolved` };
-        return { ok: true, parts: [{ kind: action.kind, path, origin: 'the path', tags: [] }] };
+        if (!/[*?[]/.test(path)) return { ok: true, parts: [{ kind: action.kind, path, origin: 'the path', tags: [] }] };
+        // a pattern: judged as itself and as every credential file its last segment can name
+        const slash = path.lastIndexOf('/');
+        const candidates = plainOrDeep(path.slice(0, slash)) ? credentialNamesMatching(path.slice(slash + 1)) : [];
+        return { ok: true, parts: [{ kind: action.kind, path, origin: 'the path', tags: ['glob'] }, ...candidates.map((n) => ({ kind: action.kind, path: `${path.slice(0, slash)}/${n}`, origin: 'a file the pattern can name', tags: ['glob' as const] }))] };
       }
       default:
         return assertNever(action, 'action kind');

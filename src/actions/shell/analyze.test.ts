@@ -237,7 +237,8 @@ describe('shell analysis: where commands hide', () => {
     const reads = (c: string) => parts(c).filter((p) => p.kind === 'file_read').map((p) => (p as { path: string | null }).path);
     assert.deepEqual(reads('cat /proc/$PID/environ'), ['/proc/*/environ', null]);
     assert.ok(reads('sudo cat ~/.ssh/$KEY').includes('/home/dev/.ssh/*'));
-    assert.ok(reads('sudo cat ~/.ssh/$KEY').includes('/home/dev/.ssh/id_rsa'), 'and the credential files the pattern can name');
+    assert.ok(reads('cat ~/.ssh/id_$KEY').includes('/home/dev/.ssh/id_rsa'), 'and the credential files the pattern can name');
+    assert.ok(!reads('find src -type f | xargs wc -l').some((p) => p?.endsWith('/id_rsa')), 'a bare * names no credential in particular');
     assert.deepEqual(reads('cat "$F"'), [null], 'nothing known: nothing to match');
     assert.deepEqual(shells("parallel 'rm -rf /srv/{}' ::: cache tmp").filter((p) => p.program === 'rm').map((p) => p.paths[0]), ['/srv/cache', '/srv/tmp']);
   });

@@ -3,7 +3,7 @@ import { httpPart } from '../http/analyze.js';
 import { resolvePath } from '../paths.js';
 import type { Env, Stdin } from './analyze.js';
 import { join, shellPart, UNKNOWN_PIECE } from './analyze.js';
-import picomatch from 'picomatch';
+import { credentialNamesMatching, plainOrDeep } from '../files.js';
 import { clip, shellQuote } from '../text.js';
 import { parseArgv, type ParsedArgv } from './argv.js';
 import { commandsRun } from './runners.js';
@@ -63,20 +63,6 @@ const READERS = new Set([
   'diff3', 'sdiff', 'xclip', 'xsel', 'wl-copy', 'pbcopy', 'lp', 'lpr', 'enscript', 'a2ps', 'mail', 'mutt',
 ]);
 
-const credentialMatches = new Map<string, string[]>();
-
-/** The credential file names a bash glob (one path segment) can match; cached per glob. */
-function credentialNamesMatching(glob: string): string[] {
-  let names = credentialMatches.get(glob);
-  if (names === undefined) {
-    const matches = picomatch(glob, { dot: false });
-    names = CREDENTIAL_NAMES.filter((n) => matches(n));
-    if (credentialMatches.size > 1000) credentialMatches.clear();
-    credentialMatches.set(glob, names);
-  }
-  return names;
-}
-
 /** Build and test tools, and the files in the working directory that decide what they run. */
 const BUILD_FILES: Record<string, string[]> = {
   make: ['Makefile', 'makefile', 'GNUmakefile'], npm: ['package.json', '.npmrc'], pnpm: ['package.json', '.npmrc'], yarn: ['package.json', '.yarnrc.yml'],
@@ -89,10 +75,6 @@ const BUILD_FILES: Record<string, string[]> = {
 /** Python modules whose command line reads (or, for archives, writes) the files it is given. */
 const FILE_MODULES = new Set(['base64', 'zipfile', 'tarfile', 'gzip', 'json.tool', 'uu', 'quopri', 'binascii', 'filecmp', 'tokenize', 'py_compile', 'pickletools', 'shlex', 'mimetypes']);
 
-/** File names that hold credentials: a glob that can match one of them is judged as that file too. */
-const CREDENTIAL_NAMES = ['.env', '.env.local', '.env.production', '.env.development', '.env.staging', '.env.test', '.envrc',
-  'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', 'credentials', '.netrc', '.pgpass', '.git-credentials', '.npmrc', '.pypirc',
-  '.my.cnf', 'secrets.yml', 'secrets.yaml', 'secrets.toml', '.vault-token', '.bash_history', '.zsh_history', 'terraform.tfstate'];
 /** Programs whose first positional is a pattern or program and the rest are files they read. */
 const PATTERN_READERS = new Set(['grep', 'egrep', 'fgrep', 'rg', 'ag', 'ack', 'sed', 'awk', 'gawk', 'mawk', 'jq', 'yq']);
 /** Programs whose every positional is a file they create, change or remove. */
@@ -122,7 +104,7 @@ export function applySemantics(run: Runner, inv: Invocation): Stdin {
       const slash = path.lastIndexOf('/');
       const dir = path.slice(0, slash);
       const name = path.slice(slash + 1);
-      if (!/[*?[]/.test(dir) && /[*?[]/.test(name)) {
+      if (plainOrDeep(dir) && /[*?[]/.test(name)) {
         for (const candidate of credentialNamesMatching(name)) {
           run.emit({ kind, path: `${dir}/${candidate}`, origin: join(`a file the pattern of \`${clip(inv.text)}\` can match`, env.where), tags: ['glob'] });
         }

@@ -47,9 +47,17 @@ export function hookAction(value: unknown): { payload?: HookPayload } & HookActi
       const path = str('file_path');
       return path === null ? need('file_path') : done({ kind: 'file_read', path, cwd: p.cwd });
     }
-    case 'Grep':
-    case 'Glob':
-      return done({ kind: 'file_read', path: str('path') ?? p.cwd, cwd: p.cwd });
+    case 'Grep': {
+      // with a glob, Grep reads the files it names under the path
+      const glob = str('glob');
+      const base = str('path') ?? p.cwd;
+      return done({ kind: 'file_read', path: glob === null ? base : `${base.replace(/\/+$/, '')}/**/${glob.replace(/^\*\*\//, '')}`, cwd: p.cwd });
+    }
+    case 'Glob': {
+      const pattern = str('pattern');
+      const base = str('path') ?? p.cwd;
+      return done({ kind: 'file_read', path: pattern === null ? base : pattern.startsWith('/') ? pattern : `${base.replace(/\/+$/, '')}/${pattern}`, cwd: p.cwd });
+    }
     case 'Write':
     case 'Edit':
     case 'MultiEdit': {
