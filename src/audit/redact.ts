@@ -10,6 +10,7 @@ import { creator as recommend } from '@secretlint/secretlint-rule-preset-recomme
  */
 
 const PATTERNS = [
+  { name: 'gatehouse-token', pattern: '/\\bgatehouse_(agent|session|reviewer)_[A-Za-z0-9_-]{43}/' },
   { name: 'stripe-key', pattern: '/\\b[rsp]k_(live|test)_[0-9a-zA-Z]{16,}\\b/' },
   { name: 'jwt', pattern: '/\\beyJ[0-9A-Za-z_-]{8,}\\.[0-9A-Za-z_-]{8,}\\.[0-9A-Za-z_-]{8,}\\b/' },
   { name: 'aws-access-key-id', pattern: '/\\b(AKIA|ASIA)[0-9A-Z]{16}\\b/' },
@@ -49,7 +50,43 @@ export async function findSecrets(text: string): Promise<SecretSpan[]> {
 
 /** `text` with every secret replaced by `[REDACTED:kind]`. */
 export async function redactText(text: string): Promise<string> {
-  const spans = await findSecrets(text);
+  return replaceSpans(text, await findSecrets(text));
+}
+
+// Joins a value's strings for one secretlint pass; no secret pattern crosses a line of its own.
+const SEPARATOR = '\n\u0000\n';
+
+/**
+ * A copy of a JSON value with every string redacted; keys are kept. All strings go through one
+ * secretlint pass (joined by separators), so the cost is one lint per value, not per string.
+ */
+export async function redactValue<T>(value: T): Promise<T> {
+  const strings: string[] = [];
+  collect(value, strings);
+  if (strings.length === 0) return value;
+  const joined = strings.join(SEPARATOR);
+  const spans = await findSecrets(joined);
+  if (spans.length === 0) return value;
+  const redacted = replaceSpans(joined, spans).split(SEPARATOR);
+  // INVARIANT: a span never covers a separator (secret patterns do not match NUL), so the split gives back one string per input
+  if (redacted.length !== strings.length) return rebuild(value, strings.map(() => '[REDACTED]'), { i: 0 });
+  return rebuild(value, redacted, { i: 0 });
+}
+
+function collect(value: unknown, out: string[]): void {
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const v of value) collect(v, out);
+  else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) collect(v, out);
+}
+
+function rebuild<T>(value: T, strings: string[], at: { i: number }): T {
+  if (typeof value === 'string') return strings[at.i++] as T;
+  if (Array.isArray(value)) return value.map((v) => rebuild(v, strings, at)) as T;
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rebuild(v, strings, at)])) as T;
+  return value;
+}
+
+function replaceSpans(text: string, spans: SecretSpan[]): string {
   let out = '';
   let at = 0;
   for (const s of spans) {
@@ -57,15 +94,4 @@ export async function redactText(text: string): Promise<string> {
     at = s.end;
   }
   return out + text.slice(at);
-}
-
-/** A copy of a JSON value with every string redacted; keys are kept. */
-export async function redactValue<T>(value: T): Promise<T> {
-  if (typeof value === 'string') return (await redactText(value)) as T;
-  if (Array.isArray(value)) return (await Promise.all(value.map((v) => redactValue(v)))) as T;
-  if (value !== null && typeof value === 'object') {
-    const entries = await Promise.all(Object.entries(value as Record<string, unknown>).map(async ([k, v]) => [k, await redactValue(v)] as const));
-    return Object.fromEntries(entries) as T;
-  }
-  return value;
 }

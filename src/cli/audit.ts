@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { verifyChain } from '../audit/chain.js';
-import { DB_FILE, PUBLIC_KEY_FILE, SqliteAuditLog } from '../store/sqlite/audit.js';
+import { PUBLIC_KEY_FILE, SqliteAuditLog } from '../store/sqlite/audit.js';
+import { DB_FILE } from '../store/sqlite/db.js';
 import { EXIT, report, usage, type Io } from './common.js';
 
 export const AUDIT_HELP = `Usage:
@@ -27,7 +28,7 @@ export async function audit(argv: string[], io: Io): Promise<number> {
     const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, json: { type: 'boolean' }, jsonl: { type: 'boolean' } } });
     const dir = resolve(values.data ?? '.gatehouse');
     if (!existsSync(join(dir, DB_FILE))) throw usage(`no audit trail in ${dir} (choose the data directory with --data DIR)`);
-    const log = new SqliteAuditLog(dir);
+    const log = SqliteAuditLog.open(dir);
     try {
       if (sub === 'export') {
         if (!values.jsonl) throw usage('export writes JSON Lines: gatehouse audit export --jsonl');

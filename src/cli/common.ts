@@ -46,8 +46,23 @@ export function contextFrom(cwd: string | undefined, home: string | undefined): 
   return { cwd: resolve(cwd ?? process.cwd()), home: resolve(home ?? process.env.HOME ?? homedir()) };
 }
 
-/** Reports an error from a command and returns its exit code. */
-export function report(io: Io, err: unknown, command: string): number {
+/** Errors of state rather than of the call: exit 1 (not 2). */
+const STATE_ERRORS = new Set(['not_found', 'conflict', 'forbidden', 'approval_expired', 'already_voted', 'name_taken', 'store_unavailable', 'store_missing']);
+
+/**
+ * Reports an error from a command and returns its exit code: 1 for a state error (not found,
+ * conflict, a store that cannot write), 2 for everything else. With `json`, the error is also one
+ * JSON object on standard output: `{"error": {"code", "message"}}`.
+ */
+export function report(io: Io, err: unknown, command: string, json = false): number {
+  if (json) {
+    const e = err as { code?: string; message?: string };
+    io.out(JSON.stringify({ error: { code: err instanceof GatehouseError ? err.code : e?.code?.startsWith('ERR_PARSE_ARGS') ? 'usage' : 'internal', message: e?.message ?? String(err) } }) + '\n');
+  }
+  if (err instanceof GatehouseError && STATE_ERRORS.has(err.code)) {
+    io.err(`gatehouse ${command}: ${err.message}\n`);
+    return EXIT.failed;
+  }
   if (err instanceof GatehouseError) {
     if (err.code === 'policy_invalid') {
       io.err(`gatehouse ${command}: the policy is invalid:\n${formatIssues(err.data.issues as PolicyIssue[])}\n`);

@@ -1,24 +1,34 @@
 import { readFileSync } from 'node:fs';
+import { agentCommand, approvalCommand, reviewerCommand, sessionCommand } from './admin.js';
 import { audit } from './audit.js';
 import { check, CHECK_HELP } from './check.js';
 import { processIo, type Io } from './common.js';
 import { hook } from './hook.js';
 import { init } from './init.js';
 import { policyCommand } from './policy.js';
+import { serveCommand } from './serve.js';
 
 export const HELP = `Gatehouse — a policy gateway between AI agents and the systems they act on.
 
 Usage: gatehouse <command> [options]
 
 Commands:
+  serve      run the gateway: the agents' API, the reviewers' page, the audit trail
+  agent      register agent identities (each in one environment) and print their tokens
+  reviewer   register reviewers and print their sign-in tokens
+  session    list sessions, show one with its history, halt one (the kill switch)
+  approvals  list pending approvals; approve ID / reject ID answer one
   check      judge a shell command, SQL text or a stream of actions (exit 0 allow, 10 ask, 20 deny)
   policy     test a policy against cases, validate a policy file, print the policy JSON Schema
   init       write the built-in default policy out to edit
   hook       run as an agent hook (claude-code: a PreToolUse hook)
-  audit      verify the audit trail's hash chain and signed checkpoints, or export it
+  audit      verify the audit trail's hash chain and signed checkpoints, or export it as JSON Lines
   help       this text; \`gatehouse <command> --help\` for a command's options
 
 Examples:
+  gatehouse serve                                   # http://127.0.0.1:7800, data in ./.gatehouse
+  gatehouse agent add deploy-bot --environment staging
+  gatehouse approve apr_… --reason 'row count checked'
   gatehouse check -- 'git status && rm -rf ~'
   gatehouse check --sql 'DELETE FROM orders'
   gatehouse check --jsonl < actions.jsonl
@@ -43,6 +53,18 @@ export async function run(argv: string[], io: Io = processIo, stdin: NodeJS.Read
       return hook(rest, io, stdin);
     case 'audit':
       return audit(rest, io);
+    case 'serve':
+      return serveCommand(rest, io);
+    case 'agent':
+      return agentCommand(rest, io);
+    case 'reviewer':
+      return reviewerCommand(rest, io);
+    case 'session':
+      return sessionCommand(rest, io);
+    case 'approvals':
+    case 'approve':
+    case 'reject':
+      return approvalCommand(command, rest, io);
     case undefined:
     case 'help':
     case '--help':

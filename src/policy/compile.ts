@@ -23,6 +23,8 @@ export interface CompiledRule {
   id: string;
   verdict: Verdict;
   reason: string | undefined;
+  /** Distinct reviewers an ask of this rule needs. */
+  reviewers: number;
   kinds: readonly PartKind[];
   file: string;
   line: number;
@@ -34,6 +36,12 @@ export interface CompiledPolicy {
   default: Verdict;
   description: string | undefined;
   rules: CompiledRule[];
+  /** Agents the policy names, with their environment; null when it names none (any registered agent). */
+  agents: ReadonlyMap<string, { environment: string }> | null;
+  /** Longest session, in seconds. */
+  maxSessionSeconds: number;
+  /** How long an approval waits for reviewers, in seconds. */
+  approvalSeconds: number;
   /** Rules by the part kind they judge. */
   byKind: Map<PartKind, CompiledRule[]>;
   /** Shell rules by exact program name (each list also holds the rules that name no exact program). */
@@ -96,6 +104,7 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
       id: rule.id,
       verdict: rule.verdict,
       reason: rule.reason,
+      reviewers: rule.reviewers ?? 1,
       kinds,
       file,
       line: ruleLines[i] ?? 0,
@@ -126,7 +135,9 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
   }
   for (const [p, list] of byProgram) byProgram.set(p, shellRules.filter((r) => list.includes(r) || anyProgram.includes(r)));
   byProgram.set('', anyProgram);
-  return { ok: true, policy: { file, default: spec.default, description: spec.description, rules, byKind, byProgram } };
+  const agents = spec.agents === undefined ? null : new Map(Object.entries(spec.agents));
+  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60 };
+  return { ok: true, policy };
 }
 
 function compileMatcher(m: MatcherSpec | RuleSpec): Test {

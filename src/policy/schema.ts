@@ -79,13 +79,24 @@ export const ruleSchema = z.strictObject({
   ...matcherShape,
   unless: z.union([matcherSchema, z.array(matcherSchema).min(1)]).optional().describe('the rule does not apply when every matcher here matches (a list: when any of its entries does)'),
   when: z.string().min(1).optional().describe('a CEL condition over `part` and `context`; it must be true for the rule to apply'),
-});
+  reviewers: z.number().int().min(1).max(5).optional().describe('ask rules: how many distinct reviewers must approve (default 1)'),
+}).refine((r) => r.reviewers === undefined || r.verdict === 'ask', { message: '`reviewers` applies to ask rules only', path: ['reviewers'] });
 export type RuleSpec = z.infer<typeof ruleSchema>;
 
 export const policySchema = z.strictObject({
   version: z.literal(1).describe('the format version: 1'),
   description: z.string().optional(),
   default: z.enum(['deny', 'ask']).default('deny').describe('verdict for a part no rule matches'),
+  agents: z.record(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, `.`, `_` and `-`, at most 64'),
+    z.strictObject({ environment: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower case letters, digits, `_` and `-`').describe('the environment every session of this agent runs in') }),
+  ).optional().describe('the agents that may open sessions, each with its environment; when absent, any agent registered with `gatehouse agent add`, in its registered environment'),
+  sessions: z.strictObject({
+    maxTtlMinutes: z.number().int().min(1).max(1440).default(30).describe('the longest session an agent may open, in minutes'),
+  }).default({ maxTtlMinutes: 30 }).describe('session limits'),
+  approvals: z.strictObject({
+    expiresMinutes: z.number().int().min(1).max(1440).default(10).describe('minutes a reviewer has to answer; expiry counts as rejection'),
+  }).default({ expiresMinutes: 10 }).describe('approval limits'),
   rules: z.array(ruleSchema).describe('order never changes the verdict: deny wins, then ask, then allow'),
 });
 export type PolicySpec = z.infer<typeof policySchema>;

@@ -5,11 +5,12 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatehouse } from '../../testing/process.js';
-import { DB_FILE, KEY_FILE, SqliteAuditLog } from './audit.js';
+import { KEY_FILE, SqliteAuditLog } from './audit.js';
+import { DB_FILE } from './db.js';
 
 function trail(n: number, checkpointAt: number[] = []): string {
   const dir = join(mkdtempSync(join(tmpdir(), 'gatehouse-audit-')), 'data');
-  const log = new SqliteAuditLog(dir);
+  const log = SqliteAuditLog.open(dir);
   for (let i = 1; i <= n; i++) {
     log.append({ time: new Date(Date.UTC(2026, 10, 21, 0, 0, i)).toISOString(), type: 'decision', session: 's1', verdict: i % 3 ? 'allow' : 'ask', rule: `r${i}` });
     if (checkpointAt.includes(i)) log.checkpoint();
@@ -27,7 +28,7 @@ function sql(dir: string, statement: string): void {
 describe('the SQLite audit log and gatehouse audit', () => {
   it('appends durably, survives a reopen and keeps the chain going', () => {
     const dir = trail(3);
-    const log = new SqliteAuditLog(dir);
+    const log = SqliteAuditLog.open(dir);
     const [r] = log.append({ time: '2026-11-21T00:01:00Z', type: 'session.closed' });
     assert.equal(r?.seq, 4);
     assert.equal(r?.prev, [...log.records()][2]?.hash);

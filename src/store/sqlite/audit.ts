@@ -1,75 +1,65 @@
-import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendTo, newSigningKey, signCheckpoint, type AuditBody, type AuditRecord, type Checkpoint } from '../../audit/chain.js';
 import { GatehouseError } from '../../gatehouse-error.js';
+import { openDatabase } from './db.js';
 
 /**
- * The audit trail in the embedded store: SQLite (better-sqlite3, WAL) in the data directory.
+ * The audit trail in the embedded store (see `db.ts`).
  *
  * Records are stored as their exact JSON in insertion order (`id`), separate from their chain
- * `seq`, so that a row edited, deleted, inserted or moved by hand shows in `verifyChain`.
- * Appends are synchronous transactions: a record is durable when `append` returns.
+ * `seq`, so that a row edited, deleted, inserted or moved by hand shows in `verifyChain`. Each
+ * append reads the head inside its transaction, so the gateway and CLI commands run beside it
+ * (another process, the same file) extend one chain.
  */
 
-export const DB_FILE = 'gatehouse.db';
 export const KEY_FILE = 'audit-signing-key.pem';
 export const PUBLIC_KEY_FILE = 'audit-signing-key.pub.pem';
 
 export class SqliteAuditLog {
-  private readonly db: Database.Database;
   private readonly insert: Database.Statement;
-  private last: AuditRecord | null;
+  private readonly last: Database.Statement;
 
-  /**
-   * Opens (creating when absent) the audit log of a data directory.
-   * @param dir the data directory; created with mode 0700 when missing.
-   * @throws GatehouseError `store_unavailable` when the directory or database cannot be opened.
-   */
-  constructor(readonly dir: string) {
-    try {
-      if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-      this.db = new Database(join(dir, DB_FILE));
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, checkpoint TEXT NOT NULL);
-      `);
-    } catch (err) {
-      throw new GatehouseError('store_unavailable', `cannot open the audit store in ${dir}: ${(err as Error).message}`, { dir });
-    }
-    this.insert = this.db.prepare('INSERT INTO audit (record) VALUES (?)');
-    const row = this.db.prepare('SELECT record FROM audit ORDER BY id DESC LIMIT 1').get() as { record: string } | undefined;
-    this.last = row ? (JSON.parse(row.record) as AuditRecord) : null;
+  /** @param db an open store database (`openDatabase`). @param dir its data directory (for the signing key). */
+  constructor(readonly db: Database.Database, readonly dir: string) {
+    this.insert = db.prepare('INSERT INTO audit (record) VALUES (?)');
+    this.last = db.prepare('SELECT record FROM audit ORDER BY id DESC LIMIT 1');
+  }
+
+  /** Opens the audit log of a data directory on its own connection. @throws GatehouseError `store_unavailable`, `store_missing`. */
+  static open(dir: string, options: { create?: boolean } = {}): SqliteAuditLog {
+    return new SqliteAuditLog(openDatabase(dir, options), dir);
   }
 
   /**
-   * Appends records in one transaction (group commit) and returns them chained.
+   * Appends records in one transaction (group commit) and returns them chained. Inside a caller's
+   * transaction, the records commit (or roll back) with it.
    * @throws GatehouseError `store_unavailable` when the write fails (full disk, read-only directory):
    *         nothing was appended and the caller must deny.
    */
   append(...bodies: AuditBody[]): AuditRecord[] {
-    const out: AuditRecord[] = [];
-    let last = this.last;
     try {
-      this.db.transaction(() => {
-        for (const body of bodies) {
-          const record = appendTo(last, body);
-          this.insert.run(JSON.stringify(record));
-          out.push(record);
-          last = record;
-        }
+      return this.db.transaction(() => {
+        let last = this.head();
+        return bodies.map((body) => (last = this.insertAfter(last, body)));
       })();
     } catch (err) {
+      if (err instanceof GatehouseError) throw err;
       throw new GatehouseError('store_unavailable', `the audit record could not be written: ${(err as Error).message}`, { dir: this.dir });
     }
-    this.last = last;
-    return out;
   }
 
+  private insertAfter(last: AuditRecord | null, body: AuditBody): AuditRecord {
+    const record = appendTo(last, body);
+    this.insert.run(JSON.stringify(record));
+    return record;
+  }
+
+  /** The last record in stored order, or null. */
   head(): AuditRecord | null {
-    return this.last;
+    const row = this.last.get() as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as AuditRecord) : null;
   }
 
   /** Records in stored order. */
@@ -77,10 +67,19 @@ export class SqliteAuditLog {
     for (const row of this.db.prepare('SELECT record FROM audit ORDER BY id').iterate() as Iterable<{ record: string }>) yield JSON.parse(row.record) as AuditRecord;
   }
 
+  /** The last `limit` records, newest first; `session` keeps one session's. */
+  tail(limit: number, session?: string): AuditRecord[] {
+    const rows = session === undefined
+      ? this.db.prepare('SELECT record FROM audit ORDER BY id DESC LIMIT ?').all(limit)
+      : this.db.prepare(`SELECT record FROM audit WHERE json_extract(record, '$.session') = ? ORDER BY id DESC LIMIT ?`).all(session, limit);
+    return (rows as { record: string }[]).map((r) => JSON.parse(r.record) as AuditRecord);
+  }
+
   /** Signs and stores a checkpoint for the current head; null when the log is empty. */
   checkpoint(time = new Date().toISOString()): Checkpoint | null {
-    if (this.last === null) return null;
-    const cp = signCheckpoint(this.last, signingKey(this.dir).privateKey, time);
+    const head = this.head();
+    if (head === null) return null;
+    const cp = signCheckpoint(head, signingKey(this.dir).privateKey, time);
     this.db.prepare('INSERT INTO audit_checkpoints (checkpoint) VALUES (?)').run(JSON.stringify(cp));
     return cp;
   }

@@ -1,0 +1,437 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { z } from 'zod';
+import type { Action } from '../actions/action.js';
+import { readAction } from '../actions/input.js';
+import { canonical, type AuditBody } from '../audit/chain.js';
+import { redactValue } from '../audit/redact.js';
+import { decide, type Decision, type RuleRef } from '../engine/decide.js';
+import { GatehouseError } from '../gatehouse-error.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import type { Verdict } from '../policy/schema.js';
+import { mintToken, newId, tokenHash, tokenKind, tokenMatches } from '../sessions/tokens.js';
+import type { ApprovalRecord, SessionRecord, SqliteStore } from '../store/sqlite/store.js';
+
+/**
+ * The pipeline of DESIGN.md for the gateway service: session → classify → decide → audit →
+ * approval. Every state change commits in the same transaction as its audit record, and a decision
+ * leaves only once its record is durable; when the store cannot write, the answer is a deny with
+ * `store_unavailable` (the server turns it into 503).
+ *
+ * Errors are `GatehouseError`s with these codes: `unauthorized` (a token that is missing, unknown
+ * or of the wrong kind — never which), `forbidden`, `not_found`, `input_invalid`, `conflict`,
+ * `approval_expired`, `already_voted`, `store_unavailable`.
+ */
+
+/** Events for the page and for waiting agents. */
+export interface GatewayEvents {
+  approval: [ApprovalRecord];
+  session: [SessionRecord];
+  /** Something changed that this process did not do (a CLI command beside the gateway). */
+  external: [];
+  notification: [{ approval: string; status: string; error: string | null }];
+}
+
+export interface SessionRequest {
+  task: string;
+  ttlSeconds?: number | undefined;
+  environment?: string | undefined;
+  workspace?: string | undefined;
+  home?: string | undefined;
+}
+
+export interface OpenedSession {
+  session: string;
+  token: string;
+  agent: string;
+  environment: string;
+  expires: string;
+  ttlSeconds: number;
+}
+
+/** What an agent gets back for an action. */
+export interface DecisionResult {
+  decision: string;
+  verdict: Verdict;
+  rule: RuleRef;
+  reasons: string[];
+  /** Present when the verdict is ask, or when an approval turned an ask into allow. */
+  approval?: { id: string; status: ApprovalRecord['status']; expires: string; url: string; wait: string };
+}
+
+const MAX_TASK = 4096;
+const MAX_REASON = 4096;
+const ABSOLUTE = z.string().min(1).max(4096).refine((s) => s.startsWith('/'), 'must be an absolute path');
+
+export const sessionRequestSchema = z.strictObject({
+  task: z.string().min(1, 'describe the task').max(MAX_TASK),
+  ttlSeconds: z.number().int().min(1).max(365 * 86400).optional(),
+  environment: z.string().min(1).max(32).optional(),
+  workspace: ABSOLUTE.optional(),
+  home: ABSOLUTE.optional(),
+});
+
+/** Fields an action body may carry besides the action's own. */
+const ACTION_FIELDS: Record<string, readonly string[]> = {
+  shell: ['command', 'cwd', 'env'],
+  sql: ['sql', 'dialect'],
+  http: ['method', 'url', 'headers', 'body'],
+  mcp_tool: ['server', 'tool', 'arguments', 'annotations', 'cwd'],
+  file_read: ['path', 'cwd'],
+  file_write: ['path', 'content', 'cwd'],
+};
+const ENVELOPE_FIELDS = ['kind', 'reason', 'id'];
+
+/** Defaults for a session that names no workspace or home. */
+export const DEFAULT_WORKSPACE = '/workspace';
+export const DEFAULT_HOME = '/home/agent';
+
+/** Hex SHA-256 of an action's canonical JSON: what an approval is bound to. */
+export function actionHash(action: Action): string {
+  return createHash('sha256').update(canonical(action), 'utf8').digest('hex');
+}
+
+/**
+ * Reads an action body: the action in the corpus format plus the agent's `reason` and an optional
+ * `id` of its own. Unknown fields are refused, not ignored.
+ * @throws GatehouseError `input_invalid` naming what is wrong.
+ */
+export function readActionBody(body: unknown): { action: Action; reason: string | null; clientId: string | null } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatehouseError('input_invalid', 'the body must be a JSON object: an action with `kind`');
+  const b = body as Record<string, unknown>;
+  const fields = ACTION_FIELDS[String(b.kind)];
+  if (fields !== undefined) {
+    const unknown = Object.keys(b).filter((k) => !fields.includes(k) && !ENVELOPE_FIELDS.includes(k));
+    if (unknown.length > 0) throw new GatehouseError('input_invalid', `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `\`${k.slice(0, 40)}\``).join(', ')} for a ${String(b.kind)} action (allowed: ${[...fields, 'reason', 'id'].join(', ')})`, { fields: unknown });
+  }
+  if (b.reason !== undefined && (typeof b.reason !== 'string' || b.reason.length > MAX_REASON)) throw new GatehouseError('input_invalid', `\`reason\` must be a string of at most ${MAX_REASON} characters`);
+  if (b.id !== undefined && (typeof b.id !== 'string' || b.id.length > 200)) throw new GatehouseError('input_invalid', '`id` must be a string of at most 200 characters');
+  const { reason, id, ...rest } = b;
+  const read = readAction(rest);
+  if (!read.ok) throw new GatehouseError('input_invalid', read.reason);
+  return { action: read.action, reason: (reason as string | undefined) ?? null, clientId: (id as string | undefined) ?? null };
+}
+
+export class Gateway extends EventEmitter<GatewayEvents> {
+  private lastCheckpointSeq = 0;
+
+  /**
+   * @param store the data directory's store.
+   * @param policy returns the policy in force (it changes on reload).
+   * @param publicUrl the gateway's address for links, e.g. `http://127.0.0.1:7800`.
+   * @param now the clock (tests move it).
+   */
+  constructor(
+    readonly store: SqliteStore,
+    private readonly policy: () => CompiledPolicy,
+    public publicUrl: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  // ── sessions ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Opens a session for the agent holding `agentToken`.
+   * @throws GatehouseError `unauthorized`, `forbidden` (an environment the agent is not in, an agent
+   *         the policy does not name), `input_invalid`, `store_unavailable`.
+   */
+  async openSession(agentToken: string | undefined, request: unknown): Promise<OpenedSession> {
+    const agent = agentToken !== undefined && tokenKind(agentToken) === 'agent' ? this.store.agentByTokenHash(tokenHash(agentToken)) : undefined;
+    if (agent === undefined) throw unauthorized();
+    const parsed = sessionRequestSchema.safeParse(request);
+    if (!parsed.success) throw new GatehouseError('input_invalid', `the session request: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    const req = parsed.data;
+    const policy = this.policy();
+    const time = this.now();
+    const refuse = async (message: string): Promise<never> => {
+      await this.store.batched(() => this.store.audit.append({ time: time.toISOString(), type: 'session.refused', agent: agent.name, environment: agent.environment, requested: req.environment ?? null, reasons: [message] }));
+      throw new GatehouseError('forbidden', message);
+    };
+    const named = policy.agents?.get(agent.name);
+    if (policy.agents !== null && named === undefined) await refuse(`the policy does not name the agent \`${agent.name}\``);
+    if (named !== undefined && named.environment !== agent.environment) await refuse(`the agent \`${agent.name}\` is registered for ${agent.environment}, but the policy puts it in ${named.environment}`);
+    if (req.environment !== undefined && req.environment !== agent.environment) await refuse(`the agent \`${agent.name}\` is a ${agent.environment} identity: it cannot open a ${req.environment} session`);
+    const ttlSeconds = Math.min(req.ttlSeconds ?? policy.maxSessionSeconds, policy.maxSessionSeconds);
+    const token = mintToken('session');
+    const session = {
+      id: newId('ses'), agent: agent.name, environment: agent.environment, task: req.task,
+      workspace: req.workspace ?? DEFAULT_WORKSPACE, home: req.home ?? DEFAULT_HOME,
+      created: time.toISOString(), expires: new Date(time.getTime() + ttlSeconds * 1000).toISOString(), tokenHash: tokenHash(token),
+    };
+    const task = await redactValue(req.task);
+    await this.store.batched(() => {
+      this.store.insertSession({ ...session, task });
+      this.store.audit.append({ time: session.created, type: 'session.opened', session: session.id, agent: agent.name, environment: agent.environment, task, expires: session.expires, ttlSeconds, workspace: session.workspace });
+    });
+    const record = this.store.session(session.id);
+    if (record) this.emit('session', record);
+    return { session: session.id, token, agent: agent.name, environment: agent.environment, expires: session.expires, ttlSeconds };
+  }
+
+  /**
+   * The session a session token opens.
+   * @throws GatehouseError `unauthorized` for a missing or wrong token, or an unknown session.
+   */
+  authenticateSession(sessionId: string, token: string | undefined): SessionRecord {
+    const hash = token !== undefined && tokenKind(token) === 'session' ? this.store.sessionTokenHash(sessionId) : undefined;
+    if (hash === undefined || token === undefined || !tokenMatches(token, hash)) throw unauthorized();
+    return this.store.session(sessionId) as SessionRecord;
+  }
+
+  /** A session's state as it stands at `now` (an active session past its expiry is expired). */
+  effectiveState(s: SessionRecord, now = this.now()): SessionRecord['state'] {
+    return s.state === 'active' && s.expires <= now.toISOString() ? 'expired' : s.state;
+  }
+
+  /**
+   * Judges an action in a session: the decision, durable in the audit trail before it returns.
+   * An ask creates (or finds) the approval bound to this exact action; an action a reviewer has
+   * approved is allowed once.
+   * @param body the action in the corpus format plus `reason` (see {@link readActionBody}).
+   * @throws GatehouseError `unauthorized`, `input_invalid`, `store_unavailable` (the caller denies).
+   */
+  async act(sessionId: string, token: string | undefined, body: unknown): Promise<DecisionResult> {
+    const session = this.authenticateSession(sessionId, token);
+    const { action, reason, clientId } = readActionBody(body);
+    const time = this.now();
+    const state = this.effectiveState(session, time);
+    const policy = this.policy();
+    let decision: Decision;
+    if (state !== 'active') {
+      const why = state === 'expired' ? `the session expired at ${session.expires}` : `the session is ${state}${session.stateReason ? `: ${session.stateReason}` : ''}`;
+      decision = { verdict: 'deny', rule: { id: `gatehouse:session-${state}`, file: null, line: null }, reasons: [`${why}; start a new session`], parts: [] };
+    } else {
+      decision = decide(policy, action, { cwd: session.workspace, home: session.home });
+    }
+    const hash = actionHash(action);
+    const id = newId('dec');
+    const summary = await redactValue({
+      action,
+      reasons: decision.reasons,
+      agentReason: reason,
+      parts: decision.parts.map((p) => ({ kind: p.part.kind, origin: p.part.origin, verdict: p.verdict, rule: p.rule.id, reasons: p.reasons })),
+    });
+    const required = Math.max(1, ...decision.parts.filter((p) => p.verdict === 'ask').map((p) => policy.rules.find((r) => r.id === p.rule.id)?.reviewers ?? 1));
+    const iso = time.toISOString();
+    const outcome = await this.store.batched(() => {
+      let verdict = decision.verdict;
+      let approval: ApprovalRecord | undefined;
+      let reviewers: string[] | undefined;
+      let created = false;
+      if (verdict === 'ask') {
+        approval = this.store.boundApproval(session.id, hash, iso);
+        if (approval?.status === 'approved' && this.store.moveApproval(approval.id, 'approved', 'used', iso, `used by ${id}`)) {
+          verdict = 'allow';
+          reviewers = approval.votes.filter((v) => v.vote === 'approve').map((v) => v.reviewer);
+        } else if (approval === undefined) {
+          const expires = new Date(time.getTime() + policy.approvalSeconds * 1000).toISOString();
+          approval = { id: newId('apr'), session: session.id, actionHash: hash, decisionId: id, action: summary.action, decision: { verdict: decision.verdict, rule: decision.rule, reasons: summary.reasons, parts: summary.parts }, reason: summary.agentReason, required, status: 'pending', created: iso, expires, resolved: null, resolution: null, votes: [] };
+          this.store.insertApproval(approval);
+          created = true;
+        }
+      }
+      const records: AuditBody[] = [{
+        time: iso, type: 'decision', decision: id, session: session.id, agent: session.agent, environment: session.environment,
+        action: summary.action, actionHash: hash, verdict, rule: decision.rule, reasons: summary.reasons, agentReason: summary.agentReason,
+        clientId: clientId ?? undefined, credentials: [], approval: approval?.id, reviewers,
+      }];
+      if (created && approval) records.push({ time: iso, type: 'approval.created', approval: approval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule: decision.rule, required, expires: approval.expires });
+      this.store.audit.append(...records);
+      return { verdict, approval: approval === undefined ? undefined : this.store.approval(approval.id), created };
+    });
+    if (outcome.created && outcome.approval) this.emit('approval', outcome.approval);
+    const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: decision.rule, reasons: decision.reasons };
+    if (outcome.approval) result.approval = this.approvalLink(outcome.approval);
+    return result;
+  }
+
+  approvalLink(a: ApprovalRecord): NonNullable<DecisionResult['approval']> {
+    return { id: a.id, status: a.status, expires: a.expires, url: `${this.publicUrl}/#/approvals/${a.id}`, wait: `/v1/approvals/${a.id}/wait` };
+  }
+
+  /**
+   * Records what happened when an action ran (the enforcement point reports it).
+   * @throws GatehouseError `unauthorized`, `input_invalid`, `not_found` (no such decision in the session), `store_unavailable`.
+   */
+  async reportOutcome(sessionId: string, token: string | undefined, body: unknown): Promise<{ recorded: number }> {
+    const session = this.authenticateSession(sessionId, token);
+    const parsed = outcomeSchema.safeParse(body);
+    if (!parsed.success) throw new GatehouseError('input_invalid', `the outcome: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    const o = await redactValue(parsed.data);
+    const [record] = await this.store.batched(() => this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o }));
+    return { recorded: record?.seq ?? 0 };
+  }
+
+  /**
+   * Closes a session at the agent's request; its pending approvals are withdrawn.
+   * @throws GatehouseError `unauthorized`, `conflict` (not active), `store_unavailable`.
+   */
+  async closeSession(sessionId: string, token: string | undefined): Promise<SessionRecord> {
+    const session = this.authenticateSession(sessionId, token);
+    return this.endSession(session.id, 'closed', 'closed by the agent', session.agent);
+  }
+
+  /**
+   * Halts a session (the kill switch): every later action is denied with `reason`.
+   * @throws GatehouseError `not_found`, `conflict` (not active), `input_invalid`, `store_unavailable`.
+   */
+  async haltSession(sessionId: string, reviewer: string, reason: string): Promise<SessionRecord> {
+    if (reason.trim() === '') throw new GatehouseError('input_invalid', 'give a reason for the halt');
+    if (this.store.session(sessionId) === undefined) throw new GatehouseError('not_found', `no session ${sessionId}`);
+    return this.endSession(sessionId, 'halted', reason.slice(0, MAX_REASON), reviewer);
+  }
+
+  private async endSession(id: string, state: 'halted' | 'closed', reason: string, by: string): Promise<SessionRecord> {
+    const iso = this.now().toISOString();
+    const withdrawn = await this.store.batched(() => {
+      const s = this.store.session(id) as SessionRecord;
+      if (this.effectiveState(s) !== 'active' || !this.store.endSession(id, state, reason, by, iso)) throw new GatehouseError('conflict', `the session ${id} is already ${this.effectiveState(s)}`, { state: this.effectiveState(s) });
+      const records: AuditBody[] = [{ time: iso, type: `session.${state}`, session: id, agent: s.agent, environment: s.environment, by, reasons: [reason] }];
+      const open = this.store.approvals('pending', 10_000).concat(this.store.approvals('approved', 10_000)).filter((a) => a.session === id);
+      for (const a of open) {
+        this.store.moveApproval(a.id, a.status, 'rejected', iso, `the session was ${state}`);
+        records.push({ time: iso, type: 'approval.withdrawn', approval: a.id, session: id, agent: s.agent, environment: s.environment, reasons: [`the session was ${state}`] });
+      }
+      this.store.audit.append(...records);
+      return open.map((a) => a.id);
+    });
+    const s = this.store.session(id) as SessionRecord;
+    this.emit('session', s);
+    for (const a of withdrawn) this.emit('approval', this.store.approval(a) as ApprovalRecord);
+    return s;
+  }
+
+  // ── approvals ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A reviewer's answer. Approval needs the rule's number of distinct reviewers; one rejection
+   * rejects. Of two answers racing, exactly one settles the approval; the other gets `conflict`.
+   * @param via where the answer came from: `page`, `api` or `cli` (recorded).
+   * @throws GatehouseError `not_found`, `forbidden` (the requesting agent), `conflict` (no longer
+   *         pending), `approval_expired`, `already_voted`, `input_invalid`, `store_unavailable`.
+   */
+  async answer(approvalId: string, reviewer: string, vote: 'approve' | 'reject', reason: string, via: string): Promise<ApprovalRecord> {
+    if (typeof reason !== 'string' || reason.trim() === '') throw new GatehouseError('input_invalid', `give a reason to ${vote}`);
+    const iso = this.now().toISOString();
+    const text = (await redactValue(reason)).slice(0, MAX_REASON);
+    let expired = false;
+    const settled = await this.store.batched(() => {
+      const a = this.store.approval(approvalId);
+      if (a === undefined) throw new GatehouseError('not_found', `no approval ${approvalId}`);
+      const s = this.store.session(a.session) as SessionRecord;
+      if (reviewer === s.agent) throw new GatehouseError('forbidden', 'the agent that asked cannot answer its own approval');
+      if (a.status !== 'pending') throw new GatehouseError('conflict', `the approval ${a.id} is already ${a.status}`, { status: a.status });
+      if (a.expires <= iso) {
+        expired = true;
+        return null;
+      }
+      this.store.addVote(a.id, { reviewer, vote, reason: text, time: iso });
+      const base = { time: iso, approval: a.id, session: a.session, agent: s.agent, environment: s.environment, decision: a.decisionId, reviewer, via, reasons: [text] };
+      const approvals = a.votes.filter((v) => v.vote === 'approve').length + (vote === 'approve' ? 1 : 0);
+      if (vote === 'reject' || approvals >= a.required) {
+        const to = vote === 'reject' ? 'rejected' : 'approved';
+        if (!this.store.moveApproval(a.id, 'pending', to, iso, `${reviewer}: ${text}`)) throw new GatehouseError('conflict', `the approval ${a.id} was settled by someone else`);
+        this.store.audit.append({ ...base, type: `approval.${to}` });
+      } else {
+        this.store.audit.append({ ...base, type: 'approval.vote', approvals, required: a.required });
+      }
+      return this.store.approval(a.id) as ApprovalRecord;
+    });
+    if (expired) {
+      await this.expireDue();
+      throw new GatehouseError('approval_expired', `the approval ${approvalId} expired; the agent must ask again`);
+    }
+    this.emit('approval', settled as ApprovalRecord);
+    return settled as ApprovalRecord;
+  }
+
+  /**
+   * Waits until an approval leaves `pending` or `timeoutMs` passes; returns it as it then stands.
+   * @param signal aborts the wait (the client went away).
+   */
+  async waitFor(approvalId: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalRecord> {
+    const read = () => {
+      const a = this.store.approval(approvalId);
+      if (a === undefined) throw new GatehouseError('not_found', `no approval ${approvalId}`);
+      return a;
+    };
+    const first = read();
+    if (first.status !== 'pending' || timeoutMs <= 0) return first;
+    return new Promise<ApprovalRecord>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('approval', onApproval);
+        this.off('external', onExternal);
+        signal?.removeEventListener('abort', done);
+        resolve(read());
+      };
+      const onApproval = (a: ApprovalRecord) => {
+        if (a.id === approvalId && a.status !== 'pending') done();
+      };
+      const onExternal = () => {
+        if (read().status !== 'pending') done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on('approval', onApproval);
+      this.on('external', onExternal);
+      signal?.addEventListener('abort', done);
+    });
+  }
+
+  /** Marks approvals and sessions whose time is up as expired, each with its audit record. */
+  async expireDue(): Promise<void> {
+    const iso = this.now().toISOString();
+    const changed = await this.store.batched(() => {
+      const records: AuditBody[] = [];
+      const approvals: string[] = [];
+      const sessions: string[] = [];
+      for (const a of this.store.approvalsDue(iso)) {
+        if (!this.store.moveApproval(a.id, a.status, 'expired', iso, a.status === 'pending' ? 'no reviewer answered in time' : 'approved but not used in time')) continue;
+        const s = this.store.session(a.session);
+        records.push({ time: iso, type: 'approval.expired', approval: a.id, session: a.session, agent: s?.agent, environment: s?.environment, decision: a.decisionId });
+        approvals.push(a.id);
+      }
+      for (const s of this.store.sessionsDue(iso)) {
+        if (!this.store.endSession(s.id, 'expired', `the session's time ran out at ${s.expires}`, 'gatehouse', iso)) continue;
+        records.push({ time: iso, type: 'session.expired', session: s.id, agent: s.agent, environment: s.environment });
+        sessions.push(s.id);
+      }
+      if (records.length > 0) this.store.audit.append(...records);
+      return { approvals, sessions };
+    });
+    for (const id of changed.approvals) this.emit('approval', this.store.approval(id) as ApprovalRecord);
+    for (const id of changed.sessions) this.emit('session', this.store.session(id) as SessionRecord);
+  }
+
+  /** Signs a checkpoint when records were added since the last one; returns its sequence number or null. */
+  checkpoint(): number | null {
+    const head = this.store.audit.head();
+    if (head === null || head.seq === this.lastCheckpointSeq) return null;
+    const cp = this.store.transaction(() => this.store.audit.checkpoint());
+    this.lastCheckpointSeq = cp?.seq ?? this.lastCheckpointSeq;
+    return cp?.seq ?? null;
+  }
+
+  /** A reviewer by bearer token. @throws GatehouseError `unauthorized`. */
+  reviewerByToken(token: string | undefined): string {
+    const r = token !== undefined && tokenKind(token) === 'reviewer' ? this.store.reviewerByTokenHash(tokenHash(token)) : undefined;
+    if (r === undefined) throw unauthorized();
+    return r.name;
+  }
+}
+
+const outcomeSchema = z.strictObject({
+  decision: z.string().min(1).max(64).describe('the decision id the outcome belongs to'),
+  status: z.enum(['ok', 'error']),
+  exitCode: z.number().int().optional(),
+  sqlstate: z.string().regex(/^[0-9A-Z]{5}$/).optional(),
+  httpStatus: z.number().int().min(100).max(599).optional(),
+  error: z.string().max(16384).optional(),
+});
+
+function unauthorized(): GatehouseError {
+  return new GatehouseError('unauthorized', 'missing or invalid credentials');
+}

@@ -1,0 +1,71 @@
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatehouseError } from '../../gatehouse-error.js';
+
+/**
+ * The embedded store's database: one SQLite file (`gatehouse.db`, WAL, `synchronous = FULL`) in
+ * the data directory, shared by the gateway and the CLI commands run beside it. Every write is a
+ * transaction; another process's commits are seen through `PRAGMA data_version`.
+ */
+
+export const DB_FILE = 'gatehouse.db';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS audit_session ON audit (json_extract(record, '$.session')) WHERE json_extract(record, '$.session') IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, checkpoint TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS agents (
+    name TEXT PRIMARY KEY, environment TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS reviewers (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, agent TEXT NOT NULL, environment TEXT NOT NULL, task TEXT NOT NULL,
+    token_hash TEXT NOT NULL, workspace TEXT NOT NULL, home TEXT NOT NULL,
+    created TEXT NOT NULL, expires TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'halted', 'closed', 'expired')),
+    state_reason TEXT, state_by TEXT, state_time TEXT);
+  CREATE INDEX IF NOT EXISTS sessions_state ON sessions (state, expires);
+  CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY, session TEXT NOT NULL, action_hash TEXT NOT NULL, decision_id TEXT NOT NULL,
+    action TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT, required INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'used')),
+    created TEXT NOT NULL, expires TEXT NOT NULL, resolved TEXT, resolution TEXT);
+  CREATE INDEX IF NOT EXISTS approvals_binding ON approvals (session, action_hash, status);
+  CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, expires);
+  CREATE TABLE IF NOT EXISTS approval_votes (
+    approval TEXT NOT NULL, reviewer TEXT NOT NULL, vote TEXT NOT NULL CHECK (vote IN ('approve', 'reject')),
+    reason TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (approval, reviewer));
+  CREATE TABLE IF NOT EXISTS web_sessions (
+    id_hash TEXT PRIMARY KEY, reviewer TEXT NOT NULL, csrf TEXT NOT NULL, expires TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, approval TEXT NOT NULL, target TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL, last_error TEXT, updated TEXT NOT NULL);
+`;
+
+/**
+ * Opens (creating when absent) the database of a data directory.
+ * @param dir the data directory; created with mode 0700 when missing.
+ * @param options.create false to refuse a directory without a database (CLI commands that only read).
+ * @throws GatehouseError `store_unavailable` when the directory or database cannot be opened;
+ *         `store_missing` when `create` is false and there is no database.
+ */
+export function openDatabase(dir: string, options: { create?: boolean } = {}): Database.Database {
+  const file = join(dir, DB_FILE);
+  if (options.create === false && !existsSync(file)) {
+    throw new GatehouseError('store_missing', `no Gatehouse data in ${dir} (start the gateway there, or choose the data directory with --data DIR)`, { dir });
+  }
+  try {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    db.exec(SCHEMA);
+    return db;
+  } catch (err) {
+    throw new GatehouseError('store_unavailable', `cannot open the store in ${dir}: ${(err as Error).message}`, { dir });
+  }
+}

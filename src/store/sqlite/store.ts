@@ -1,0 +1,351 @@
+import type Database from 'better-sqlite3';
+import { GatehouseError } from '../../gatehouse-error.js';
+import { SqliteAuditLog } from './audit.js';
+import { openDatabase } from './db.js';
+
+/**
+ * The embedded store: identities, sessions, approvals, reviewer sign-ins, notifications and the
+ * audit trail in one SQLite database (`db.ts`). Methods are synchronous; a caller that changes
+ * state and appends its audit record does both inside {@link SqliteStore.transaction} or
+ * {@link SqliteStore.batched}, so neither lands without the other.
+ *
+ * Times are ISO 8601 UTC strings (`Date#toISOString`), which compare correctly as text.
+ */
+
+export type SessionState = 'active' | 'halted' | 'closed' | 'expired';
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'used';
+
+export interface Identity {
+  name: string;
+  environment: string;
+  created: string;
+}
+
+export interface SessionRecord {
+  id: string;
+  agent: string;
+  environment: string;
+  task: string;
+  workspace: string;
+  home: string;
+  created: string;
+  expires: string;
+  state: SessionState;
+  stateReason: string | null;
+  stateBy: string | null;
+  stateTime: string | null;
+}
+
+export interface Vote {
+  reviewer: string;
+  vote: 'approve' | 'reject';
+  reason: string;
+  time: string;
+}
+
+export interface ApprovalRecord {
+  id: string;
+  session: string;
+  /** Hex SHA-256 of the canonical action: the approval covers exactly this action. */
+  actionHash: string;
+  /** The decision that asked. */
+  decisionId: string;
+  /** The action, redacted. */
+  action: unknown;
+  /** The decision that asked (verdict, rule, reasons, parts), redacted. */
+  decision: unknown;
+  /** The agent's stated reason. */
+  reason: string | null;
+  /** Distinct reviewers who must approve. */
+  required: number;
+  status: ApprovalStatus;
+  created: string;
+  expires: string;
+  resolved: string | null;
+  resolution: string | null;
+  votes: Vote[];
+}
+
+export interface NotificationRecord {
+  id: number;
+  approval: string;
+  target: string;
+  status: 'sending' | 'delivered' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  updated: string;
+}
+
+interface Queued {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Wraps a driver error as `store_unavailable`; GatehouseErrors pass through. */
+function storeError(err: unknown, dir: string): GatehouseError {
+  if (err instanceof GatehouseError) return err;
+  return new GatehouseError('store_unavailable', `the store could not be written: ${(err as Error).message ?? String(err)}`, { dir });
+}
+
+export class SqliteStore {
+  readonly audit: SqliteAuditLog;
+  private queue: Queued[] = [];
+  private readonly stmts: Record<string, Database.Statement>;
+
+  private constructor(readonly db: Database.Database, readonly dir: string) {
+    this.audit = new SqliteAuditLog(db, dir);
+    const p = (sql: string) => db.prepare(sql);
+    this.stmts = {
+      agentByHash: p('SELECT name, environment, created FROM agents WHERE token_hash = ?'),
+      reviewerByHash: p('SELECT name, created FROM reviewers WHERE token_hash = ?'),
+      session: p('SELECT * FROM sessions WHERE id = ?'),
+      sessionHash: p('SELECT token_hash FROM sessions WHERE id = ?'),
+      insertSession: p(`INSERT INTO sessions (id, agent, environment, task, token_hash, workspace, home, created, expires, state)
+        VALUES (@id, @agent, @environment, @task, @tokenHash, @workspace, @home, @created, @expires, 'active')`),
+      setSessionState: p(`UPDATE sessions SET state = @state, state_reason = @reason, state_by = @by, state_time = @time
+        WHERE id = @id AND state = 'active'`),
+      approval: p('SELECT * FROM approvals WHERE id = ?'),
+      votes: p('SELECT reviewer, vote, reason, time FROM approval_votes WHERE approval = ? ORDER BY time, reviewer'),
+      bound: p(`SELECT * FROM approvals WHERE session = ? AND action_hash = ? AND status IN ('pending', 'approved') AND expires > ? ORDER BY created LIMIT 1`),
+      insertApproval: p(`INSERT INTO approvals (id, session, action_hash, decision_id, action, decision, reason, required, status, created, expires)
+        VALUES (@id, @session, @actionHash, @decisionId, @action, @decision, @reason, @required, 'pending', @created, @expires)`),
+      insertVote: p('INSERT INTO approval_votes (approval, reviewer, vote, reason, time) VALUES (?, ?, ?, ?, ?)'),
+      setApproval: p(`UPDATE approvals SET status = @to, resolved = @time, resolution = @resolution WHERE id = @id AND status = @from`),
+    };
+  }
+
+  /**
+   * Opens the store of a data directory.
+   * @param options.create false to refuse a directory that has no store yet.
+   * @throws GatehouseError `store_unavailable`, `store_missing`.
+   */
+  static open(dir: string, options: { create?: boolean } = {}): SqliteStore {
+    return new SqliteStore(openDatabase(dir, options), dir);
+  }
+
+  /** Runs `work` in one transaction. @throws GatehouseError `store_unavailable` when it cannot commit (nothing was written). */
+  transaction<T>(work: () => T): T {
+    try {
+      return this.db.transaction(work)();
+    } catch (err) {
+      throw storeError(err, this.dir);
+    }
+  }
+
+  /**
+   * Group commit: `work` runs with the others queued in this turn of the event loop, each in its own
+   * savepoint inside one transaction, and the promise settles once that transaction is durable.
+   * A `work` that throws rolls back only its own changes; a commit that fails rejects every one
+   * with `store_unavailable`.
+   */
+  batched<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const items = this.queue;
+    this.queue = [];
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const item of items) {
+          try {
+            results.push({ ok: true, value: this.db.transaction(item.work)() });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (err) {
+      const error = storeError(err, this.dir);
+      for (const item of items) item.reject(error);
+      return;
+    }
+    items.forEach((item, i) => {
+      const r = results[i];
+      if (r?.ok) item.resolve(r.value);
+      else item.reject(storeError(r?.error, this.dir));
+    });
+  }
+
+  /** Changes whenever another connection commits (SQLite's `data_version`). */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  // ── identities ──────────────────────────────────────────────────────────────────────────────
+
+  /** @throws GatehouseError `name_taken` when an agent or reviewer already has the name. */
+  addAgent(name: string, environment: string, hash: string, time: string): void {
+    this.nameFree(name);
+    this.db.prepare('INSERT INTO agents (name, environment, token_hash, created) VALUES (?, ?, ?, ?)').run(name, environment, hash, time);
+  }
+
+  /** @throws GatehouseError `name_taken` when an agent or reviewer already has the name. */
+  addReviewer(name: string, hash: string, time: string): void {
+    this.nameFree(name);
+    this.db.prepare('INSERT INTO reviewers (name, token_hash, created) VALUES (?, ?, ?)').run(name, hash, time);
+  }
+
+  // INVARIANT: agents and reviewers share one namespace, so no agent can be a reviewer of itself.
+  private nameFree(name: string): void {
+    const taken = this.db.prepare('SELECT 1 FROM agents WHERE name = ? UNION ALL SELECT 1 FROM reviewers WHERE name = ?').get(name, name);
+    if (taken !== undefined) throw new GatehouseError('name_taken', `the name \`${name}\` is already an agent or a reviewer`, { name });
+  }
+
+  /** Replaces an identity's token hash; false when there is no such identity. */
+  rotateToken(table: 'agents' | 'reviewers', name: string, hash: string): boolean {
+    return this.db.prepare(`UPDATE ${table} SET token_hash = ? WHERE name = ?`).run(hash, name).changes === 1;
+  }
+
+  removeIdentity(table: 'agents' | 'reviewers', name: string): boolean {
+    return this.db.prepare(`DELETE FROM ${table} WHERE name = ?`).run(name).changes === 1;
+  }
+
+  agentByTokenHash(hash: string): Identity | undefined {
+    return this.stmts.agentByHash!.get(hash) as Identity | undefined;
+  }
+
+  reviewerByTokenHash(hash: string): { name: string; created: string } | undefined {
+    return this.stmts.reviewerByHash!.get(hash) as { name: string; created: string } | undefined;
+  }
+
+  agents(): Identity[] {
+    return this.db.prepare('SELECT name, environment, created FROM agents ORDER BY name').all() as Identity[];
+  }
+
+  reviewers(): { name: string; created: string }[] {
+    return this.db.prepare('SELECT name, created FROM reviewers ORDER BY name').all() as { name: string; created: string }[];
+  }
+
+  // ── sessions ────────────────────────────────────────────────────────────────────────────────
+
+  insertSession(s: Omit<SessionRecord, 'state' | 'stateReason' | 'stateBy' | 'stateTime'> & { tokenHash: string }): void {
+    this.stmts.insertSession!.run(s);
+  }
+
+  session(id: string): SessionRecord | undefined {
+    const row = this.stmts.session!.get(id) as Record<string, string> | undefined;
+    return row === undefined ? undefined : sessionFrom(row);
+  }
+
+  sessionTokenHash(id: string): string | undefined {
+    return (this.stmts.sessionHash!.get(id) as { token_hash: string } | undefined)?.token_hash;
+  }
+
+  /** Moves an active session to `state`; false when it was not active. */
+  endSession(id: string, state: Exclude<SessionState, 'active'>, reason: string, by: string, time: string): boolean {
+    return this.stmts.setSessionState!.run({ id, state, reason, by, time }).changes === 1;
+  }
+
+  /** Sessions, newest first. */
+  sessions(limit = 200): SessionRecord[] {
+    return (this.db.prepare('SELECT * FROM sessions ORDER BY created DESC LIMIT ?').all(limit) as Record<string, string>[]).map(sessionFrom);
+  }
+
+  /** Active sessions whose time is up at `now`. */
+  sessionsDue(now: string): SessionRecord[] {
+    return (this.db.prepare(`SELECT * FROM sessions WHERE state = 'active' AND expires <= ?`).all(now) as Record<string, string>[]).map(sessionFrom);
+  }
+
+  // ── approvals ───────────────────────────────────────────────────────────────────────────────
+
+  insertApproval(a: Omit<ApprovalRecord, 'status' | 'resolved' | 'resolution' | 'votes'>): void {
+    this.stmts.insertApproval!.run({ ...a, action: JSON.stringify(a.action), decision: JSON.stringify(a.decision) });
+  }
+
+  approval(id: string): ApprovalRecord | undefined {
+    const row = this.stmts.approval!.get(id) as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : this.approvalFrom(row);
+  }
+
+  /** The live (pending or approved, unexpired at `now`) approval of this exact action in this session. */
+  boundApproval(session: string, actionHash: string, now: string): ApprovalRecord | undefined {
+    const row = this.stmts.bound!.get(session, actionHash, now) as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : this.approvalFrom(row);
+  }
+
+  /** Moves an approval from one status to another; false when it was not in `from` (someone else won). */
+  moveApproval(id: string, from: ApprovalStatus, to: ApprovalStatus, time: string, resolution: string | null): boolean {
+    return this.stmts.setApproval!.run({ id, from, to, time, resolution }).changes === 1;
+  }
+
+  /** @throws GatehouseError `already_voted` when this reviewer has voted on this approval. */
+  addVote(approval: string, v: Vote): void {
+    try {
+      this.stmts.insertVote!.run(approval, v.reviewer, v.vote, v.reason, v.time);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new GatehouseError('already_voted', `${v.reviewer} has already voted on ${approval}`, { approval });
+      throw err;
+    }
+  }
+
+  /** Approvals, newest first; `status` filters. */
+  approvals(status?: ApprovalStatus, limit = 200): ApprovalRecord[] {
+    const rows = status === undefined
+      ? this.db.prepare('SELECT * FROM approvals ORDER BY created DESC LIMIT ?').all(limit)
+      : this.db.prepare('SELECT * FROM approvals WHERE status = ? ORDER BY created DESC LIMIT ?').all(status, limit);
+    return (rows as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
+  }
+
+  /** Pending or approved-but-unused approvals whose time is up at `now`. */
+  approvalsDue(now: string): ApprovalRecord[] {
+    return (this.db.prepare(`SELECT * FROM approvals WHERE status IN ('pending', 'approved') AND expires <= ?`).all(now) as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
+  }
+
+  private approvalFrom(row: Record<string, unknown>): ApprovalRecord {
+    return {
+      id: row.id as string, session: row.session as string, actionHash: row.action_hash as string, decisionId: row.decision_id as string,
+      action: JSON.parse(row.action as string), decision: JSON.parse(row.decision as string), reason: row.reason as string | null,
+      required: row.required as number, status: row.status as ApprovalStatus, created: row.created as string, expires: row.expires as string,
+      resolved: row.resolved as string | null, resolution: row.resolution as string | null,
+      votes: this.stmts.votes!.all(row.id) as Vote[],
+    };
+  }
+
+  // ── reviewer sign-ins (the web page) ───────────────────────────────────────────────────────
+
+  insertWebSession(idHash: string, reviewer: string, csrf: string, expires: string): void {
+    this.db.prepare('INSERT INTO web_sessions (id_hash, reviewer, csrf, expires) VALUES (?, ?, ?, ?)').run(idHash, reviewer, csrf, expires);
+  }
+
+  /** The signed-in reviewer of a cookie's hash, while unexpired at `now` and the reviewer still exists. */
+  webSession(idHash: string, now: string): { reviewer: string; csrf: string } | undefined {
+    return this.db.prepare(`SELECT w.reviewer, w.csrf FROM web_sessions w JOIN reviewers r ON r.name = w.reviewer WHERE w.id_hash = ? AND w.expires > ?`).get(idHash, now) as { reviewer: string; csrf: string } | undefined;
+  }
+
+  deleteWebSession(idHash: string): void {
+    this.db.prepare('DELETE FROM web_sessions WHERE id_hash = ?').run(idHash);
+  }
+
+  // ── notifications ───────────────────────────────────────────────────────────────────────────
+
+  insertNotification(approval: string, target: string, time: string): number {
+    return Number(this.db.prepare(`INSERT INTO notifications (approval, target, status, attempts, updated) VALUES (?, ?, 'sending', 0, ?)`).run(approval, target, time).lastInsertRowid);
+  }
+
+  updateNotification(id: number, status: NotificationRecord['status'], attempts: number, lastError: string | null, time: string): void {
+    this.db.prepare('UPDATE notifications SET status = ?, attempts = ?, last_error = ?, updated = ? WHERE id = ?').run(status, attempts, lastError, time, id);
+  }
+
+  notifications(limit = 100): NotificationRecord[] {
+    return (this.db.prepare('SELECT id, approval, target, status, attempts, last_error AS lastError, updated FROM notifications ORDER BY id DESC LIMIT ?').all(limit)) as NotificationRecord[];
+  }
+
+  close(): void {
+    if (this.queue.length > 0) this.flush();
+    this.db.close();
+  }
+}
+
+function sessionFrom(row: Record<string, string>): SessionRecord {
+  return {
+    id: row.id!, agent: row.agent!, environment: row.environment!, task: row.task!, workspace: row.workspace!, home: row.home!,
+    created: row.created!, expires: row.expires!, state: row.state as SessionState,
+    stateReason: row.state_reason ?? null, stateBy: row.state_by ?? null, stateTime: row.state_time ?? null,
+  };
+}
