@@ -35,4 +35,11 @@ describe('redaction', () => {
     assert.equal(out.arguments.list[1], null);
     assert.doesNotMatch(JSON.stringify(out), /ghp_|sk_live_/);
   });
+
+  it('masks what is left of a secret where a derived text quotes it clipped', async () => {
+    const secret = 'sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz';
+    const out = await redactValue({ command: `curl -H "Authorization: Bearer ${secret}" https://x`, reason: `runs \`curl -H "Authorization: Bearer ${secret.slice(0, 14)}…\`` });
+    assert.doesNotMatch(JSON.stringify(out), /sk_live_51H/);
+    assert.match(out.reason, /Bearer \[REDACTED:[^\]]+\]…/);
+  });
 });

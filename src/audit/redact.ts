@@ -67,10 +67,37 @@ export async function redactValue<T>(value: T): Promise<T> {
   const joined = strings.join(SEPARATOR);
   const spans = await findSecrets(joined);
   if (spans.length === 0) return value;
+  const known = spans.map((s) => ({ text: joined.slice(s.start, s.end), kind: s.kind }));
   const redacted = replaceSpans(joined, spans).split(SEPARATOR);
   // INVARIANT: a span never covers a separator (secret patterns do not match NUL), so the split gives back one string per input
   if (redacted.length !== strings.length) return rebuild(value, strings.map(() => '[REDACTED]'), { i: 0 });
-  return rebuild(value, redacted, { i: 0 });
+  return rebuild(value, redacted.map((r) => maskClipped(r, known)), { i: 0 });
+}
+
+/** Shortest prefix of a known secret that is masked where a clipped copy of it ends in `…`. */
+const MIN_PREFIX = 6;
+
+/**
+ * Masks what is left of known secrets in text derived from the same value: explanations quote the
+ * action clipped (`Bearer sk_live_51HxYz…`), and a clipped secret no longer matches its pattern.
+ */
+function maskClipped(text: string, known: { text: string; kind: string }[]): string {
+  let out = text;
+  for (const k of known) {
+    const head = k.text.slice(0, Math.min(MIN_PREFIX, k.text.length));
+    let from = 0;
+    for (let i = out.indexOf(head, from); i >= 0; i = out.indexOf(head, from)) {
+      let n = head.length;
+      while (n < k.text.length && out[i + n] === k.text[n]) n++;
+      const whole = n === k.text.length;
+      if (whole || out[i + n] === '…' || i + n === out.length) {
+        const mask = `[REDACTED:${k.kind}]`;
+        out = out.slice(0, i) + mask + out.slice(i + n);
+        from = i + mask.length;
+      } else from = i + 1;
+    }
+  }
+  return out;
 }
 
 function collect(value: unknown, out: string[]): void {
