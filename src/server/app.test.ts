@@ -97,11 +97,29 @@ describe('the gateway API: bad input and wrong credentials', () => {
     assert.equal((await call(`${gw.url}/ui/login`, { body: { token: agent } })).status, 401);
   });
 
+  it('records outcomes, and closes a session so that nothing more is allowed in it', async () => {
+    const mine = await openSession(gw.url, agent);
+    const url = `${gw.url}/v1/sessions/${mine.session}`;
+    const d = await call(`${url}/actions`, { token: mine.token, body: { kind: 'shell', command: 'npm test', reason: 'run the tests' } });
+    const outcome = await call(`${url}/outcomes`, { token: mine.token, body: { decision: d.body.decision, status: 'error', exitCode: 1, error: 'tests failed' } });
+    assert.equal(outcome.status, 201);
+    assert.equal((await call(`${url}/outcomes`, { token: mine.token, body: { decision: d.body.decision, status: 'maybe' } })).status, 400);
+    const closed = await call(`${url}/close`, { token: mine.token, body: {} });
+    assert.equal(closed.body.state, 'closed');
+    const after = await call(`${url}/actions`, { token: mine.token, body: { kind: 'shell', command: 'ls' } });
+    assert.equal(after.body.verdict, 'deny');
+    assert.equal(after.body.rule.id, 'gatehouse:session-closed');
+    const history = (await call(url, { token: gw.reviewerToken! })).body.history.map((r: { type: string }) => r.type).reverse();
+    assert.deepEqual(history, ['session.opened', 'decision', 'outcome', 'session.closed', 'decision']);
+  });
+
   it('serves the page with a strict content security policy and nothing external', async () => {
     const res = await fetch(`${gw.url}/`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/);
     const html = await res.text();
-    assert.doesNotMatch(html, /https?:\/\/(?!127\.0\.0\.1)/);
+    assert.doesNotMatch(html, /\b(?:src|href)=["']?(?:https?:)?\/\//i, 'nothing loads from another host');
+    const js = await (await fetch(`${gw.url}/ui/app.js`)).text();
+    assert.doesNotMatch(js.replace(/http:\/\/www\.w3\.org\/[\w/]+/g, ''), /https?:\/\//, 'the script reaches no other host');
   });
 });
