@@ -105,7 +105,7 @@ export interface ChainProblem {
 export interface Verification {
   ok: boolean;
   records: number;
-  /** The last checkpoint whose signature and head both hold, or null. */
+  /** The last checkpoint whose signature and head both hold and before which the chain is unbroken, or null. */
   lastGoodCheckpoint: number | null;
   problems: ChainProblem[];
 }
@@ -143,6 +143,8 @@ export function verifyChain(records: AuditRecord[], checkpoints: Checkpoint[], p
     if (p.kind === 'deleted' && Array.from({ length: end - p.seq + 1 }, (_, k) => p.seq + k).every((s) => bySeq.has(s))) problems.splice(i, 1);
   }
   let lastGood: number | null = null;
+  // a checkpoint vouches for the records before it only through an unbroken chain up to it
+  const firstBroken = problems.reduce((m, p) => Math.min(m, p.seq), Infinity);
   for (const c of checkpoints) {
     const signed = verify(null, Buffer.from(checkpointMessage(c.seq, c.head, c.time)), key, Buffer.from(c.signature, 'base64'));
     if (!signed) {
@@ -158,7 +160,7 @@ export function verifyChain(records: AuditRecord[], checkpoints: Checkpoint[], p
       problems.push({ kind: 'bad-checkpoint', seq: c.seq, message: `record ${c.seq} is not the record the checkpoint of ${c.time} signed` });
       continue;
     }
-    lastGood = Math.max(lastGood ?? 0, c.seq);
+    if (c.seq < firstBroken) lastGood = Math.max(lastGood ?? 0, c.seq);
   }
   return { ok: problems.length === 0, records: records.length, lastGoodCheckpoint: lastGood, problems };
 }

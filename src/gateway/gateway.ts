@@ -323,7 +323,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (a === undefined) throw new GatehouseError('not_found', `no approval ${approvalId}`);
       const s = this.store.session(a.session) as SessionRecord;
       if (reviewer === s.agent) throw new GatehouseError('forbidden', 'the agent that asked cannot answer its own approval');
-      if (a.status !== 'pending') throw new GatehouseError('conflict', `the approval ${a.id} is already ${a.status}`, { status: a.status });
+      if (a.status !== 'pending') throw new GatehouseError('conflict', `the approval ${a.id} is already ${a.status}${a.resolution ? ` (${a.resolution})` : ''}`, { status: a.status, resolution: a.resolution });
       if (a.expires <= iso) {
         expired = true;
         return null;

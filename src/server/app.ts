@@ -57,7 +57,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
   const maxWait = options.maxWaitSeconds ?? 120;
   const webSeconds = options.webSessionSeconds ?? 12 * 3600;
   const secureCookie = gw.publicUrl.startsWith('https:');
-  let verified: { seq: number; result: Verification } | null = null;
+  let verified: { key: string; result: Verification } | null = null;
 
   app.use('*', async (c, next) => {
     await next();
@@ -74,7 +74,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     const status = STATUS[e.code] ?? 500;
     const body: Record<string, unknown> = { error: { code: e.code, message: e.message } };
     if (/^\/v1\/sessions\/[^/]+\/actions$/.test(c.req.path)) body.verdict = 'deny';
-    if (e.code === 'conflict' && e.data.status !== undefined) (body.error as Record<string, unknown>).status = e.data.status;
+    if (e.code === 'conflict' && e.data.status !== undefined) Object.assign(body.error as Record<string, unknown>, { status: e.data.status, resolution: e.data.resolution ?? null });
     return c.json(body, status);
   });
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
@@ -104,7 +104,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     if (web === undefined) throw new GatehouseError('unauthorized', 'missing or invalid credentials');
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       const origin = c.req.header('origin');
-      if (origin !== undefined && origin !== new URL(c.req.url).origin) throw new GatehouseError('forbidden', 'cross-origin request refused');
+      if (origin !== undefined && origin !== new URL(c.req.url).origin && origin !== new URL(gw.publicUrl).origin) throw new GatehouseError('forbidden', 'cross-origin request refused');
       if (c.req.header(CSRF_HEADER) !== web.csrf) throw new GatehouseError('forbidden', 'missing or wrong CSRF token');
     }
     return { name: web.reviewer, csrf: web.csrf };
@@ -156,7 +156,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.get('/v1/sessions/:id/events', (c) => {
     const session = gw.authenticateSession(c.req.param('id'), bearer(c));
-    return events(c, gw, (name, data) => (name === 'approval' && (data as ApprovalRecord).session === session.id) || (name === 'session' && (data as SessionRecord).id === session.id));
+    return events(c, gw, (name, data) => (name === 'approval' && (data as ApprovalRecord).session === session.id) || (name === 'session' && (data as SessionRecord).id === session.id), () => true);
   });
 
   app.get('/v1/sessions/:id', (c) => {
@@ -213,9 +213,10 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.get('/v1/audit/verify', (c) => {
     reviewer(c);
-    const head = gw.store.audit.head();
-    if (verified === null || verified.seq !== (head?.seq ?? 0)) {
-      verified = { seq: head?.seq ?? 0, result: verifyChain([...gw.store.audit.records()], gw.store.audit.checkpoints(), signingKey(gw.store.dir).publicKey) };
+    // INVARIANT: the cached result is reused only while neither this process (a new head) nor another (data_version) changed the store
+    const key = `${gw.store.audit.head()?.hash ?? ''}:${gw.store.dataVersion()}`;
+    if (verified === null || verified.key !== key) {
+      verified = { key, result: verifyChain([...gw.store.audit.records()], gw.store.audit.checkpoints(), signingKey(gw.store.dir).publicKey) };
     }
     return c.json(verified.result);
   });
@@ -227,7 +228,15 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.get('/v1/events', (c) => {
     reviewer(c);
-    return events(c, gw, () => true);
+    // INVARIANT: each event goes out only while the credentials that opened the stream still hold
+    return events(c, gw, () => true, () => {
+      try {
+        reviewer(c);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   });
 
   // ── the page ──────────────────────────────────────────────────────────────────────────────
@@ -244,7 +253,8 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.post('/ui/logout', (c) => {
     const cookie = getCookie(c, COOKIE);
-    if (cookie !== undefined) {
+    // a live sign-in ends only with its CSRF token; a stale cookie is just cleared
+    if (cookie !== undefined && gw.store.webSession(tokenHash(cookie), new Date().toISOString()) !== undefined) {
       reviewer(c);
       gw.store.deleteWebSession(tokenHash(cookie));
     }
@@ -276,8 +286,11 @@ export function approvalView(gw: Gateway, a: ApprovalRecord): Record<string, unk
   return { ...a, ...gw.approvalLink(a), secondsLeft: a.status === 'pending' ? left : 0, agent: s?.agent, environment: s?.environment, task: s?.task, sessionState: s ? gw.effectiveState(s) : null };
 }
 
-/** Server-sent events from the gateway's events that `keep` lets through, with a keep-alive. */
-function events(c: Context, gw: Gateway, keep: (name: string, data: unknown) => boolean): Response {
+/**
+ * Server-sent events from the gateway's events that `keep` lets through, with a keep-alive; the
+ * stream ends as soon as `allowed` says the credentials that opened it no longer hold.
+ */
+function events(c: Context, gw: Gateway, keep: (name: string, data: unknown) => boolean, allowed: () => boolean): Response {
   return streamSSE(c, async (stream) => {
     const queue: { event: string; data: string }[] = [];
     let wake: (() => void) | null = null;
@@ -309,8 +322,10 @@ function events(c: Context, gw: Gateway, keep: (name: string, data: unknown) => 
             };
           });
           wake = null;
+          if (!allowed()) break;
           if (queue.length === 0 && open) await stream.writeSSE({ event: 'ping', data: '{}' });
         }
+        if (!allowed()) break;
         while (queue.length > 0 && open) await stream.writeSSE(queue.shift() as { event: string; data: string });
       }
     } finally {
