@@ -42,4 +42,16 @@ describe('redaction', () => {
     assert.doesNotMatch(JSON.stringify(out), /sk_live_51H/);
     assert.match(out.reason, /Bearer \[REDACTED:[^\]]+\]…/);
   });
+
+  it('redacts values asked for at once through one pass, each with its own secrets', async () => {
+    const secrets = ['ghp_1234567890abcdefghijABCDEFGHIJklmnop', 'sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz', 'xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx'];
+    const values = Array.from({ length: 30 }, (_, i) => ({ n: i, text: i % 4 === 3 ? `plain ${i}` : `token ${i}: ${secrets[i % 4]} end`, list: [`p${i}`] }));
+    const out = await Promise.all(values.map((v) => redactValue(v)));
+    out.forEach((o, i) => {
+      assert.equal(o.n, i);
+      assert.deepEqual(o.list, [`p${i}`]);
+      if (i % 4 === 3) assert.equal(o.text, `plain ${i}`);
+      else assert.match(o.text, new RegExp(`^token ${i}: \\[REDACTED:[^\\]]+\\] end$`));
+    });
+  });
 });
