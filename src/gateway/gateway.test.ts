@@ -190,7 +190,7 @@ describe('the gateway pipeline', () => {
     const agent = w.agent('bot', 'staging');
     const s = await w.gw.openSession(agent, { task: 't' });
     const other = await w.gw.openSession(agent, { task: 'u' });
-    for (const [id, token] of [[s.session, other.token], [s.session, agent], [s.session, undefined], ['ses_nope', s.token], [s.session, s.token + 'x'], [s.session, mintToken('session')]] as const) {
+    for (const [id, token] of [[s.session, other.token], [s.session, agent], [s.session, undefined], ['ses_nope', s.token], [s.session, s.token + 'x'], [s.session, `${s.token.slice(0, -1)}${s.token.endsWith('A') ? 'B' : 'A'}`], [s.session, mintToken('session')]] as const) {
       const err = await rejects(w.gw.act(id, token, { kind: 'shell', command: 'ls' }), 'unauthorized');
       assert.equal(err.message, 'missing or invalid credentials');
     }
