@@ -36,7 +36,12 @@ export function analyzeAction(action: Action, ctx: Context): Analysis {
         const bad = badText(action.command, 'the command');
         if (bad) return bad;
         if (action.command.trim() === '') return { ok: false, reason: 'the command is empty' };
-        return analyzeShell(action.command, { ...ctx, cwd: action.cwd ?? ctx.cwd });
+        // INVARIANT: variables the action sets in `env` are judged as if the command exported them first
+        const env = Object.entries(action.env ?? {});
+        const badName = env.find(([k]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+        if (badName) return { ok: false, reason: `\`env\` names a variable that is not a shell name: ${JSON.stringify(badName[0].slice(0, 60))}` };
+        const exports = env.map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join('');
+        return analyzeShell(exports + action.command, { ...ctx, cwd: action.cwd ?? ctx.cwd });
       }
       case 'sql': {
         const bad = badText(action.sql, 'the SQL');

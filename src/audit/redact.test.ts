@@ -54,4 +54,26 @@ describe('redaction', () => {
       else assert.match(o.text, new RegExp(`^token ${i}: \\[REDACTED:[^\\]]+\\] end$`));
     });
   });
+
+  it('masks values under secret-named keys, opaque bearer tokens and -p passwords, and names the rule', async () => {
+    const out = await redactValue({
+      env: { PGPASSWORD: 'Sup3rS3cretPassw0rd!', PATH: '/usr/bin' },
+      headers: { Authorization: 'Bearer 8f3k2j4h5g6f7d8s9a0qwertyuiopzxcv', Accept: 'application/json' },
+      arguments: { password: 'hunter2hunter2', repo: 'acme/api' },
+      command: 'mysql -u root -pHunter2Hunter2 -e "select 1"; curl -H "Authorization: Bearer 8f3k2j4h5g6f7d8s9a0qwertyuiopzxcv" https://x',
+      derived: 'psql with Sup3rS3cretPassw0rd! as the password',
+      stripe: 'sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz',
+    });
+    const text = JSON.stringify(out);
+    for (const secret of ['Sup3rS3cret', '8f3k2j4h5g6f', 'hunter2hunter2', 'Hunter2Hunter2']) assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+    assert.equal(out.env.PATH, '/usr/bin');
+    assert.equal(out.headers.Accept, 'application/json');
+    assert.equal(out.arguments.repo, 'acme/api');
+    assert.equal(out.stripe, '[REDACTED:stripe-key]');
+  });
+
+  it('never hides what runs behind a mask', async () => {
+    const out = await redactText('export API_TOKEN=$(rm${IFS}-rf${IFS}/srv/data)');
+    assert.match(out, /\$\(rm/);
+  });
 });

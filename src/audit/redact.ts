@@ -15,8 +15,16 @@ const PATTERNS = [
   { name: 'jwt', pattern: '/\\beyJ[0-9A-Za-z_-]{8,}\\.[0-9A-Za-z_-]{8,}\\.[0-9A-Za-z_-]{8,}\\b/' },
   { name: 'aws-access-key-id', pattern: '/\\b(AKIA|ASIA)[0-9A-Z]{16}\\b/' },
   { name: 'aws-secret-access-key', pattern: '/(?<=aws_secret_access_key[\\s"\':=]{1,5})[A-Za-z0-9/+=]{40}/i' },
-  { name: 'password-assignment', pattern: '/(?<=\\b[A-Za-z_]*(password|passwd|secret|token|api_?key)[A-Za-z_]*\\s*[=:]\\s*["\']?)[^\\s"\'&;]{6,}/i' },
+  // the value stops before anything that runs: `$(`, backticks, pipes, `;`, `&` stay visible to the reviewer
+  { name: 'password-assignment', pattern: '/(?<=\\b[A-Za-z_]*(password|passwd|secret|token|api_?key)[A-Za-z_]*\\s*[=:]\\s*["\']?)[^\\s"\'&;$`|()<>]{6,}/i' },
+  { name: 'bearer-token', pattern: '/(?<=\\bBearer\\s+)[A-Za-z0-9._~+\\/=-]{12,}/' },
+  { name: 'password-option', pattern: '/(?<=\\s-p)[^\\s"\'&;$`|()<>]{6,}/' },
 ];
+
+/** Keys whose string values are secrets whatever they look like (`env.PGPASSWORD`, `headers.Authorization`, `arguments.api_key`). */
+const SECRET_KEY = /pass(word|wd|phrase)?$|^pw$|secret|token|api[_-]?key|apikey|authorization|^(set-)?cookie$|credential|private[_-]?key|access[_-]?key|session[_-]?id|^auth$/i;
+/** Keyed secrets at least this long are also masked wherever else they appear in the value. */
+const MIN_KNOWN = 8;
 
 const CONFIG = {
   rules: [
@@ -37,7 +45,7 @@ export async function findSecrets(text: string): Promise<SecretSpan[]> {
   if (text.length === 0) return [];
   const result = await lintSource({ source: { filePath: '/gatehouse/action', content: text, contentType: 'text' }, options: { config: CONFIG as never } });
   const spans = result.messages
-    .map((m) => ({ start: m.range[0], end: m.range[1], kind: m.ruleId === '@secretlint/secretlint-rule-pattern' ? String((m.data as { name?: string } | undefined)?.name ?? m.messageId) : m.messageId }))
+    .map((m) => ({ start: m.range[0], end: m.range[1], kind: m.ruleId === '@secretlint/secretlint-rule-pattern' ? String((m.data as { PATTERN_NAME?: string } | undefined)?.PATTERN_NAME ?? m.messageId) : m.messageId }))
     .sort((a, b) => a.start - b.start);
   const merged: SecretSpan[] = [];
   for (const s of spans) {
@@ -91,14 +99,16 @@ async function flushQueued(): Promise<void> {
  * A copy of a JSON value with every string redacted; keys are kept. All strings go through one
  * secretlint pass (joined by separators), so the cost is one lint per value, not per string.
  */
-export async function redactValue<T>(value: T): Promise<T> {
+export async function redactValue<T>(input: T): Promise<T> {
+  const keyed: { text: string; kind: string }[] = [];
+  const value = maskKeyed(input, keyed);
   const strings: string[] = [];
   collect(value, strings);
   if (strings.length === 0) return value;
   const joined = strings.join(SEPARATOR);
   const spans = await findSecretsBatched(joined);
-  if (spans.length === 0) return value;
-  const known = spans.map((s) => ({ text: joined.slice(s.start, s.end), kind: s.kind }));
+  if (spans.length === 0 && keyed.length === 0) return value;
+  const known = [...keyed.filter((k) => k.text.length >= MIN_KNOWN), ...spans.map((s) => ({ text: joined.slice(s.start, s.end), kind: s.kind }))];
   const redacted = replaceSpans(joined, spans).split(SEPARATOR);
   // INVARIANT: a span never covers a separator (secret patterns do not match NUL), so the split gives back one string per input
   if (redacted.length !== strings.length) return rebuild(value, strings.map(() => '[REDACTED]'), { i: 0 });
@@ -129,6 +139,19 @@ function maskClipped(text: string, known: { text: string; kind: string }[]): str
     }
   }
   return out;
+}
+
+/** A copy with every string under a secret-named key masked; the secrets found go to `found`. */
+function maskKeyed<T>(value: T, found: { text: string; kind: string }[]): T {
+  if (Array.isArray(value)) return value.map((v) => maskKeyed(v, found)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => {
+    if (typeof v === 'string' && v !== '' && SECRET_KEY.test(k)) {
+      found.push({ text: v.replace(/^(Bearer|Basic|token)\s+/i, ''), kind: `key:${k.slice(0, 40)}` });
+      return [k, `[REDACTED:key:${k.slice(0, 40)}]`];
+    }
+    return [k, maskKeyed(v, found)];
+  })) as T;
 }
 
 function collect(value: unknown, out: string[]): void {

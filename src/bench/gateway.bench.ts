@@ -21,7 +21,7 @@ import type { LoadConfig, LoadResult, Percentiles } from './load.js';
  * → closed loop at each of CONNECTIONS (healthz, then actions) → server stop → `audit verify`.
  * Writes bench-results/gateway.json.
  *
- * Options (environment): RATE (default 1000), SECONDS per actions phase (default 10; healthz
+ * Options (environment): RATE (default 1000), BENCH_SECONDS per actions phase (default 10; healthz
  * phases take half), CONNECTIONS (default "16,64"), SESSIONS (default 8), SERVER_NODE_FLAGS (for
  * the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), KEEP=1 keeps the data dir.
  */
@@ -31,7 +31,7 @@ const BIN = join(root, 'bin', 'gatehouse');
 const LOAD = fileURLToPath(new URL('./load.js', import.meta.url));
 
 const RATE = Number(process.env.RATE ?? 1000);
-const SECONDS = Number(process.env.SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = (process.env.CONNECTIONS ?? '16,64').split(',').map(Number).filter((n) => n > 0);
 const SESSIONS = Number(process.env.SESSIONS ?? 8);
 const SERVER_FLAGS = (process.env.SERVER_NODE_FLAGS ?? '').split(/\s+/).filter((s) => s !== '');
@@ -116,33 +116,66 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
 
 // ── the load generator process ─────────────────────────────────────────────────────────────────
 
-interface Phase { name: string; target: 'actions' | 'healthz'; durationMs: number; load: LoadResult; serverCpuSeconds: number; serverCpuPercent: number; serverCpuUsPerRequest: number }
+/** Busy and total CPU time of the whole machine so far, seconds summed over cores (/proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((x, y) => x + y, 0); // user nice system idle iowait irq softirq steal
+    return { busy: (total - (f[3] ?? 0) - (f[4] ?? 0)) / 100, total: total / 100 };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+interface Snapshot { server: number; client: number; machine: { busy: number; total: number }; at: number }
+
+interface Phase {
+  name: string;
+  target: 'actions' | 'healthz';
+  /** Actions the server had answered before this phase (secretlint's profiler slows each one down by how many came before). */
+  actionsBefore: number;
+  load: LoadResult;
+  /** CPU over the measured window, in % of one core: the server, the load generator, everything else on the machine. */
+  cpu: { serverPercent: number; clientPercent: number; othersPercent: number; serverUsPerRequest: number };
+}
+
+let actionsSoFar = 0;
 
 async function runPhase(name: string, server: Server, cfg: LoadConfig, target: Phase['target']): Promise<Phase> {
   progress(`${name} (${cfg.mode === 'open' ? `${cfg.rate}/s` : `${cfg.connections} connections`}, ${cfg.durationMs / 1000} s)`);
-  const pid = server.child.pid;
   const child = spawn(process.execPath, [LOAD, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
+  const snap = (): Snapshot => ({ server: cpuSeconds(server.child.pid), client: cpuSeconds(child.pid), machine: machineCpu(), at: performance.now() });
+  let first: Snapshot | null = null;
+  let last: Snapshot | null = null;
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  // server CPU over the measured window only: the load generator marks its start and end on stderr
-  let cpuAtWindow = NaN;
-  let cpuAtEnd = NaN;
-  child.stderr.on('data', () => {
-    if (Number.isNaN(cpuAtWindow) && err.includes('mark:window-start\n')) cpuAtWindow = cpuSeconds(pid);
-    if (Number.isNaN(cpuAtEnd) && err.includes('mark:window-end\n')) cpuAtEnd = cpuSeconds(pid);
+  // CPU over the measured window only: the load generator marks its start and end on stderr
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString('utf8');
+    if (first === null && err.includes('mark:window-start\n')) first = snap();
+    if (last === null && err.includes('mark:window-end\n')) last = snap();
   });
-  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-  if (Number.isNaN(cpuAtEnd)) cpuAtEnd = cpuSeconds(pid);
+  // 'close', not 'exit': the result on stdout (and the markers on stderr) may still be in the pipes at exit
+  const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
   if (code !== 0) throw new Error(`the load generator failed (${code}): ${err}`);
   const load = JSON.parse(out) as LoadResult;
-  const serverCpuSeconds = round(cpuAtEnd - cpuAtWindow);
-  return {
-    name, target, durationMs: cfg.durationMs, load, serverCpuSeconds,
-    serverCpuPercent: round((100 * serverCpuSeconds) / load.seconds, 0),
-    serverCpuUsPerRequest: load.ok > 0 ? round((serverCpuSeconds * 1e6) / (load.ok + load.errorCount), 0) : NaN,
-  };
+  const a = first as Snapshot | null;
+  const b = last as Snapshot | null;
+  let cpu = { serverPercent: NaN, clientPercent: NaN, othersPercent: NaN, serverUsPerRequest: NaN };
+  if (a !== null && b !== null) {
+    const wall = (b.at - a.at) / 1000;
+    const srv = b.server - a.server;
+    const cli = b.client - a.client;
+    cpu = {
+      serverPercent: Math.round((100 * srv) / wall), clientPercent: Math.round((100 * cli) / wall),
+      othersPercent: Math.max(0, Math.round((100 * (b.machine.busy - a.machine.busy - srv - cli)) / wall)),
+      serverUsPerRequest: load.ok + load.errorCount > 0 ? Math.round((srv * 1e6) / (load.ok + load.errorCount)) : NaN,
+    };
+  }
+  const actionsBefore = actionsSoFar;
+  if (target === 'actions') actionsSoFar += load.answeredAll;
+  return { name, target, actionsBefore, load, cpu };
 }
 
 // ── the audit baseline (this process) ──────────────────────────────────────────────────────────
@@ -235,8 +268,8 @@ async function main(): Promise<void> {
     const actionTargets = sessions.map((s) => ({ path: `/v1/sessions/${s.session}/actions`, token: s.token }));
     const healthTargets = [{ path: '/healthz' }];
     const ms = SECONDS * 1000;
-    const actions = (mode: 'open' | 'closed', connections: number, durationMs: number, warmupMs: number): LoadConfig => ({ url: srv.url, method: 'POST', targets: actionTargets, bodiesFile, mode, rate: RATE, connections, durationMs, warmupMs, check: 'verdict' });
-    const health = (mode: 'open' | 'closed', connections: number, durationMs: number, warmupMs: number): LoadConfig => ({ url: srv.url, method: 'GET', targets: healthTargets, mode, rate: RATE, connections, durationMs, warmupMs, check: 'ok' });
+    const actions = (mode: 'open' | 'closed', connections: number, durationMs: number, warmupMs: number): LoadConfig => ({ url: srv.url, method: 'POST', targets: actionTargets, bodiesFile, mode, rate: RATE, connections, durationMs, warmupMs, check: 'verdict', timeoutMs: 5000 });
+    const health = (mode: 'open' | 'closed', connections: number, durationMs: number, warmupMs: number): LoadConfig => ({ url: srv.url, method: 'GET', targets: healthTargets, mode, rate: RATE, connections, durationMs, warmupMs, check: 'ok', timeoutMs: 5000 });
 
     // 3. the phases: each healthz phase right before its actions phase, same shape
     const phases: Phase[] = [];
@@ -265,8 +298,8 @@ async function main(): Promise<void> {
     const db = new Database(join(dataDir, 'gatehouse.db'), { readonly: true });
     const byType = Object.fromEntries((db.prepare(`SELECT json_extract(record, '$.type') AS type, count(*) AS n FROM audit GROUP BY 1 ORDER BY 2 DESC`).all() as { type: string; n: number }[]).map((r) => [r.type, r.n]));
     db.close();
-    // every answered action has its decision record (answers after a phase's window count too, so ≥)
-    const answered = [warm, ...phases].filter((p) => p.target === 'actions').reduce((a, p) => a + p.load.ok, 0);
+    // every answered action has its decision record (a request that timed out here may still have been decided, so ≥)
+    const answered = [warm, ...phases].filter((p) => p.target === 'actions').reduce((a, p) => a + p.load.answeredAll, 0);
 
     // 5. report
     const loadAfter = loadavg().map((x) => round(x));
@@ -279,7 +312,7 @@ async function main(): Promise<void> {
       setup: { actions: bodies.length, sessions: SESSIONS, rate: RATE, seconds: SECONDS, connections: CONNECTIONS, serverNodeFlags: SERVER_FLAGS, durability: 'SQLite WAL, synchronous = FULL, group commit per event-loop turn', dataDir: tmp },
       unit: 'latency in ms; rates per second',
       auditAppendAlone: audit,
-      phases: phases.map((p) => ({ name: p.name, target: p.target, clientCpuPercent: Math.round((100 * p.load.clientCpuSeconds) / (p.durationMs / 1000)), serverCpuSeconds: p.serverCpuSeconds, serverCpuPercent: p.serverCpuPercent, serverCpuUsPerRequest: p.serverCpuUsPerRequest, ...p.load })),
+      phases: phases.map((p) => ({ name: p.name, target: p.target, actionsBefore: p.actionsBefore, cpu: p.cpu, ...p.load })),
       warmup: { perSecond: warm.load.perSecond, errors: warm.load.errors },
       auditTrail: { verify: verification, verifySeconds, byType, actionsAnswered: answered, decisionRecordsCoverAnswers: (byType.decision ?? 0) >= answered },
       aim: {
@@ -294,8 +327,8 @@ async function main(): Promise<void> {
     writeFileSync(join(root, 'bench-results', 'gateway.json'), JSON.stringify(result, null, 2) + '\n');
 
     const col = (x: unknown, w: number) => String(x).padStart(w);
-    const head = `${'phase'.padEnd(36)} ${col('ok/s', 7)} ${col('p50', 7)} ${col('p90', 7)} ${col('p99', 7)} ${col('p99.9', 7)} ${col('max', 7)} ${col('errors', 6)} ${col('srv CPU', 7)} ${col('µs/req', 6)} ${col('cli CPU', 7)}`;
-    const row = (p: Phase) => `${p.name.padEnd(36)} ${col(p.load.perSecond, 7)} ${col(p.load.latencyMs.p50, 7)} ${col(p.load.latencyMs.p90, 7)} ${col(p.load.latencyMs.p99, 7)} ${col(p.load.latencyMs.p999, 7)} ${col(p.load.latencyMs.max, 7)} ${col(p.load.errorCount, 6)} ${col(`${p.serverCpuPercent}%`, 7)} ${col(p.serverCpuUsPerRequest, 6)} ${col(`${Math.round((100 * p.load.clientCpuSeconds) / (p.durationMs / 1000))}%`, 7)}`;
+    const head = `${'phase'.padEnd(36)} ${col('ok/s', 7)} ${col('p50', 7)} ${col('p90', 7)} ${col('p99', 7)} ${col('p99.9', 7)} ${col('max', 7)} ${col('errors', 6)} ${col('server', 7)} ${col('µs/req', 6)} ${col('client', 7)} ${col('others', 6)}`;
+    const row = (p: Phase) => `${p.name.padEnd(36)} ${col(p.load.perSecond, 7)} ${col(p.load.latencyMs.p50, 7)} ${col(p.load.latencyMs.p90, 7)} ${col(p.load.latencyMs.p99, 7)} ${col(p.load.latencyMs.p999, 7)} ${col(p.load.latencyMs.max, 7)} ${col(p.load.errorCount, 6)} ${col(`${p.cpu.serverPercent}%`, 7)} ${col(p.cpu.serverUsPerRequest, 6)} ${col(`${p.cpu.clientPercent}%`, 7)} ${col(`${p.cpu.othersPercent}%`, 6)}`;
     const lines = [
       `gateway benchmark: POST /v1/sessions/{id}/actions on loopback, ${bodies.length} corpus actions over ${SESSIONS} sessions, durable audit (WAL, synchronous=FULL)`,
       `${result.machine.cpu}, ${result.machine.cores} cores, node ${process.version}; load average before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')}`,
@@ -304,9 +337,11 @@ async function main(): Promise<void> {
       `${'records per group commit'.padEnd(36)} ${col('rec/s', 7)} ${col('commit/s', 8)} ${col('commit p50', 10)} ${col('p99 ms', 7)}`,
       ...audit.map((a) => `${String(a.concurrency).padEnd(36)} ${col(a.recordsPerSecond, 7)} ${col(a.commitsPerSecond, 8)} ${col(a.commitMs.p50, 10)} ${col(a.commitMs.p99, 7)}`),
       '',
-      `load phases (latency ms; open loop measured from the scheduled send time; CPU over the window)`,
+      `load phases (latency ms, successful answers; open loop from the scheduled send time. CPU over the window in % of one core: the server, its CPU µs per request, the load generator, every other process)`,
       head,
       ...phases.map(row),
+      ...phases.filter((p) => p.load.mode === 'open').map((p) => `  ${p.name}: from the actual send p50 ${p.load.serviceMs?.p50} p99 ${p.load.serviceMs?.p99} ms; client send lag p50 ${p.load.sendLagMs?.p50} p99 ${p.load.sendLagMs?.p99} ms`),
+      `  actions answered before each actions phase: ${phases.filter((p) => p.target === 'actions').map((p) => p.actionsBefore).join(', ')} (the warm-up's included)`,
       '',
       `audit trail: verify ${verification.ok ? 'ok' : 'FAILED'}, ${verification.records} records (${Object.entries(byType).map(([k, n]) => `${k} ${n}`).join(', ')}); ${answered} actions answered; verify took ${verifySeconds} s`,
       `aim: p99 < ${AIM.p99Ms} ms at ${AIM.openLoopRate}/s: ${open.load.latencyMs.p99} ms ${result.aim.p99Met ? 'MET' : 'NOT MET'}; ≥ ${AIM.auditedDecisionsPerSecond} audited decisions/s: ${best}/s ${result.aim.throughputMet ? 'MET' : 'NOT MET'} (audit append alone: up to ${auditBest}/s)`,

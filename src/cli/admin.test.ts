@@ -52,15 +52,24 @@ describe('gatehouse agent, reviewer, session, approvals', () => {
     }
   });
 
-  it('answers unknown ids and missing reasons plainly', () => {
+  it('answers and halts only as an authenticated reviewer, and says plainly what is wrong', () => {
     const dir = fresh();
-    gatehouse(['agent', 'add', 'bot', '--environment', 'staging', '--data', dir]);
-    const none = gatehouse(['approve', 'apr_nothing', '--reason', 'ok', '--json', '--data', dir]);
+    const agent = JSON.parse(gatehouse(['agent', 'add', 'bot', '--environment', 'staging', '--json', '--data', dir]).stdout).token as string;
+    const reviewer = { GATEHOUSE_REVIEWER_TOKEN: JSON.parse(gatehouse(['reviewer', 'add', 'alice', '--json', '--data', dir]).stdout).token as string };
+    const anonymous = gatehouse(['approve', 'apr_nothing', '--reason', 'ok', '--json', '--data', dir], undefined, { GATEHOUSE_REVIEWER_TOKEN: '' });
+    assert.equal(anonymous.status, 2);
+    assert.match(anonymous.stderr, /GATEHOUSE_REVIEWER_TOKEN/);
+    const asAgent = gatehouse(['approve', 'apr_nothing', '--reason', 'ok', '--json', '--data', dir], undefined, { GATEHOUSE_REVIEWER_TOKEN: agent });
+    assert.equal(asAgent.status, 1);
+    assert.equal(JSON.parse(asAgent.stdout).error.code, 'unauthorized');
+    const byName = gatehouse(['approve', 'apr_nothing', '--reason', 'ok', '--as', 'alice', '--data', dir], undefined, reviewer);
+    assert.equal(byName.status, 2, 'there is no --as: nobody answers by name alone');
+    const none = gatehouse(['approve', 'apr_nothing', '--reason', 'ok', '--json', '--data', dir], undefined, reviewer);
     assert.equal(none.status, 1);
     assert.equal(JSON.parse(none.stdout).error.code, 'not_found');
-    assert.equal(gatehouse(['reject', 'apr_nothing', '--data', dir]).status, 2);
-    assert.equal(gatehouse(['session', 'halt', 'ses_nothing', '--data', dir]).status, 2);
-    assert.equal(gatehouse(['session', 'halt', 'ses_nothing', '--reason', 'stop', '--data', dir]).status, 1);
+    assert.equal(gatehouse(['reject', 'apr_nothing', '--data', dir], undefined, reviewer).status, 2);
+    assert.equal(gatehouse(['session', 'halt', 'ses_nothing', '--data', dir], undefined, reviewer).status, 2);
+    assert.equal(gatehouse(['session', 'halt', 'ses_nothing', '--reason', 'stop', '--data', dir], undefined, reviewer).status, 1);
     for (const cmd of ['agent', 'reviewer', 'session', 'approvals', 'serve']) {
       const help = gatehouse([cmd, '--help']);
       assert.equal(help.status, 0, cmd);

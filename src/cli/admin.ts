@@ -40,19 +40,20 @@ once (sign in at the gateway's page with it). Agents and reviewers share one nam
 export const SESSION_HELP = `Usage:
   gatehouse session list [--data DIR] [--json]
   gatehouse session show ID [--data DIR] [--json]
-  gatehouse session halt ID --reason TEXT [--as NAME] [--data DIR] [--json]
+  gatehouse session halt ID --reason TEXT [--data DIR] [--json]
 
 halt is the kill switch: every later action of the session is denied with the reason, and its
-pending approvals are withdrawn. --as names who halted it (default local:$USER).
+pending approvals are withdrawn. It needs a reviewer: set GATEHOUSE_REVIEWER_TOKEN.
 `;
 
 export const APPROVAL_HELP = `Usage:
   gatehouse approvals [--all] [--data DIR] [--json]
-  gatehouse approve ID --reason TEXT [--as NAME] [--data DIR] [--json]
-  gatehouse reject ID --reason TEXT [--as NAME] [--data DIR] [--json]
+  gatehouse approve ID --reason TEXT [--data DIR] [--json]
+  gatehouse reject ID --reason TEXT [--data DIR] [--json]
 
-approvals lists pending approvals (--all: every one). approve and reject answer one, recorded as
-reviewer NAME (default local:$USER); a rule that needs two reviewers needs two distinct names.
+approvals lists pending approvals (--all: every one). approve and reject answer one as the
+reviewer whose token is in GATEHOUSE_REVIEWER_TOKEN (\`gatehouse reviewer add NAME\` prints one);
+a rule that needs two reviewers needs two reviewers' tokens. Nobody answers by name alone.
 `;
 
 const COMMON = { data: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
@@ -68,6 +69,19 @@ function gatewayOn(store: SqliteStore): Gateway {
 }
 
 const localName = () => `local:${userInfo().username}`;
+
+/**
+ * The reviewer whose token is in `GATEHOUSE_REVIEWER_TOKEN`: answers and halts are made by an
+ * authenticated reviewer, never by a name given on the command line.
+ * @throws GatehouseError `usage` (no token set), `unauthorized` (not a reviewer of this store).
+ */
+function reviewerFromEnv(store: SqliteStore): string {
+  const token = process.env.GATEHOUSE_REVIEWER_TOKEN;
+  if (token === undefined || token === '') throw usage('set GATEHOUSE_REVIEWER_TOKEN to your reviewer token (`gatehouse reviewer add NAME` prints one)');
+  const r = store.reviewerByTokenHash(tokenHash(token.trim()));
+  if (r === undefined) throw new GatehouseError('unauthorized', 'GATEHOUSE_REVIEWER_TOKEN is not a reviewer token of this data directory');
+  return r.name;
+}
 
 function print(io: Io, json: boolean | undefined, value: Record<string, unknown>, text: string): void {
   io.out(json ? JSON.stringify(value) + '\n' : text);
@@ -102,10 +116,12 @@ async function identities(kind: 'agent' | 'reviewer', argv: string[], io: Io): P
       const removed = store.transaction(() => {
         const ok = store.removeIdentity(table, name);
         if (ok) store.audit.append({ time, type: `${kind}.removed`, [kind]: name, by: localName() });
+        if (ok && kind === 'reviewer') store.deleteWebSessionsOf(name);
         return ok;
       });
       if (!removed) throw new GatehouseError('not_found', `no ${kind} \`${name}\``);
-      print(io, values.json, { [kind]: name, removed: true }, `removed ${kind} ${name}\n`);
+      const halted = kind === 'agent' ? await haltSessionsOf(store, name, 'the agent was removed') : [];
+      print(io, values.json, { [kind]: name, removed: true, halted }, `removed ${kind} ${name}${halted.length ? `; halted ${halted.length} open session(s)` : ''}\n`);
       return 0;
     }
     const token = mintToken(kind);
@@ -125,14 +141,26 @@ async function identities(kind: 'agent' | 'reviewer', argv: string[], io: Io): P
         if (kind === 'agent') store.addAgent(name, environment as string, tokenHash(token), time);
         else store.addReviewer(name, tokenHash(token), time);
       } else if (!store.rotateToken(table, name, tokenHash(token))) throw new GatehouseError('not_found', `no ${kind} \`${name}\``);
+      // INVARIANT: a rotated reviewer's page sign-ins end with the old token
+      if (sub === 'rotate' && kind === 'reviewer') store.deleteWebSessionsOf(name);
       store.audit.append({ time, type: sub === 'add' ? `${kind}.added` : `${kind}.rotated`, [kind]: name, environment, by: localName() });
     });
-    const out = { [kind]: name, environment, token };
+    // a rotated agent token may have leaked: what it opened ends with it
+    const halted = sub === 'rotate' && kind === 'agent' ? await haltSessionsOf(store, name, 'the agent\'s token was rotated') : [];
+    const out = { [kind]: name, environment, token, halted: kind === 'agent' && sub === 'rotate' ? halted : undefined };
     print(io, values.json, out, `${kind} ${name}${environment ? ` (${environment})` : ''} ${sub === 'add' ? 'added' : 'has a new token'}. Its token, shown once:\n${token}\n`);
     return 0;
   } finally {
     store.close();
   }
+}
+
+/** Halts an agent's active sessions (its identity was revoked); returns their ids. */
+async function haltSessionsOf(store: SqliteStore, agent: string, reason: string): Promise<string[]> {
+  const gw = gatewayOn(store);
+  const ids = store.activeSessionsOf(agent).map((s) => s.id);
+  for (const id of ids) await gw.haltSession(id, localName(), reason).catch(() => undefined);
+  return ids;
 }
 
 /** `gatehouse agent …`. */
@@ -156,7 +184,7 @@ export async function reviewerCommand(argv: string[], io: Io): Promise<number> {
 /** `gatehouse session list|show|halt`. */
 export async function sessionCommand(argv: string[], io: Io): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, reason: { type: 'string' }, as: { type: 'string' } } });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, reason: { type: 'string' } } });
     const [sub, id] = positionals;
     if (values.help || sub === undefined) {
       io.out(SESSION_HELP);
@@ -180,7 +208,7 @@ export async function sessionCommand(argv: string[], io: Io): Promise<number> {
       }
       if (sub !== 'halt') throw usage(`unknown subcommand \`${sub}\`; expected list, show or halt`);
       if (values.reason === undefined) throw usage('give the reason: --reason TEXT');
-      const s = await gw.haltSession(id, values.as ?? localName(), values.reason);
+      const s = await gw.haltSession(id, reviewerFromEnv(store), values.reason);
       print(io, values.json, { session: s }, `halted ${s.id} (${s.agent}): ${s.stateReason}\n`);
       return 0;
     } finally {
@@ -194,7 +222,7 @@ export async function sessionCommand(argv: string[], io: Io): Promise<number> {
 /** `gatehouse approvals`, `gatehouse approve ID`, `gatehouse reject ID`. */
 export async function approvalCommand(command: 'approvals' | 'approve' | 'reject', argv: string[], io: Io): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, reason: { type: 'string' }, as: { type: 'string' }, all: { type: 'boolean' } } });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, reason: { type: 'string' }, all: { type: 'boolean' } } });
     if (values.help) {
       io.out(APPROVAL_HELP);
       return 0;
@@ -216,7 +244,7 @@ export async function approvalCommand(command: 'approvals' | 'approve' | 'reject
       if (id === undefined) throw usage(`name the approval: gatehouse ${command} ID --reason TEXT`);
       if (extra !== undefined) throw usage(`unexpected \`${extra}\``);
       if (values.reason === undefined) throw usage('give the reason: --reason TEXT');
-      const a = await gw.answer(id, values.as ?? localName(), command, values.reason, 'cli');
+      const a = await gw.answer(id, reviewerFromEnv(store), command, values.reason, 'cli');
       print(io, values.json, { approval: a }, `${a.id} is ${a.status}${a.status === 'pending' ? ` (${a.votes.filter((v) => v.vote === 'approve').length} of ${a.required} approvals)` : ''}\n`);
       return 0;
     } finally {

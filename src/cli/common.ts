@@ -47,7 +47,7 @@ export function contextFrom(cwd: string | undefined, home: string | undefined): 
 }
 
 /** Errors of state rather than of the call: exit 1 (not 2). */
-const STATE_ERRORS = new Set(['not_found', 'conflict', 'forbidden', 'approval_expired', 'already_voted', 'name_taken', 'store_unavailable', 'store_missing']);
+const STATE_ERRORS = new Set(['unauthorized', 'not_found', 'conflict', 'forbidden', 'approval_expired', 'already_voted', 'name_taken', 'store_unavailable', 'store_missing']);
 
 /**
  * Reports an error from a command and returns its exit code: 1 for a state error (not found,

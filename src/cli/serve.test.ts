@@ -19,9 +19,9 @@ function records(dir: string): { type: string; [k: string]: unknown }[] {
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
 }
 
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(BIN, args);
+    const p = spawn(BIN, args, { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -43,7 +43,7 @@ describe('gatehouse serve', () => {
       assert.equal(second.reviewerToken, null, 'the reviewer is created once');
       const again = await call(`${second.url}/v1/sessions/${s.session}/actions`, { token: s.token, body: DELETE });
       assert.equal(again.body.approval.id, ask.body.approval.id, 'the same approval, not a second one');
-      const approve = gatehouse(['approve', ask.body.approval.id, '--reason', 'checked the count', '--data', first.dir, '--json']);
+      const approve = gatehouse(['approve', ask.body.approval.id, '--reason', 'checked the count', '--data', first.dir, '--json'], undefined, { GATEHOUSE_REVIEWER_TOKEN: first.reviewerToken! });
       assert.equal(approve.status, 0, approve.stderr);
       assert.equal(JSON.parse(approve.stdout).approval.status, 'approved');
       const allowed = await call(`${second.url}/v1/sessions/${s.session}/actions`, { token: s.token, body: DELETE });
@@ -61,14 +61,14 @@ describe('gatehouse serve', () => {
     const gw = await startGateway();
     try {
       const s = await openSession(gw.url, addAgent(gw.dir, 'bot'));
-      for (const name of ['alice', 'bob']) assert.equal(gatehouse(['reviewer', 'add', name, '--data', gw.dir, '--json']).status, 0);
+      const tokens = Object.fromEntries(['alice', 'bob'].map((name) => [name, JSON.parse(gatehouse(['reviewer', 'add', name, '--data', gw.dir, '--json']).stdout).token as string]));
       const ask = await call(`${gw.url}/v1/sessions/${s.session}/actions`, { token: s.token, body: DELETE });
       const id = ask.body.approval.id as string;
       const started = Date.now();
       const wait = call(`${gw.url}/v1/approvals/${id}/wait?timeout=20`, { token: s.token });
       const [a, b] = await Promise.all([
-        cli(['approve', id, '--reason', 'ok', '--as', 'alice', '--data', gw.dir, '--json']),
-        cli(['reject', id, '--reason', 'no', '--as', 'bob', '--data', gw.dir, '--json']),
+        cli(['approve', id, '--reason', 'ok', '--data', gw.dir, '--json'], { GATEHOUSE_REVIEWER_TOKEN: tokens.alice! }),
+        cli(['reject', id, '--reason', 'no', '--data', gw.dir, '--json'], { GATEHOUSE_REVIEWER_TOKEN: tokens.bob! }),
       ]);
       assert.deepEqual([a.status, b.status].sort(), [0, 1], `${a.stderr} ${b.stderr}`);
       const loser = a.status === 1 ? a : b;

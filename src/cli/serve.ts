@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serve as listen } from '@hono/node-server';
 import { loadParsers } from '../actions/classify.js';
@@ -9,7 +9,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { WebhookNotifier } from '../gateway/notify.js';
 import { GatehouseError } from '../gatehouse-error.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { DEFAULT_POLICY_PATH, defaultPolicy, formatIssues, loadPolicyFile, type PolicyIssue } from '../policy/load.js';
+import { DEFAULT_POLICY_PATH, defaultPolicy, formatIssues, loadPolicyFile, loadPolicyText, type PolicyIssue } from '../policy/load.js';
 import { createApp } from '../server/app.js';
 import { mintToken, tokenHash } from '../sessions/tokens.js';
 import { signingKey } from '../store/sqlite/audit.js';
@@ -23,8 +23,9 @@ Runs the gateway: the agents' API, the reviewers' page and the audit trail.
 
 Options:
   --data DIR         the data directory (default ./.gatehouse): SQLite store, audit signing key
-  --policy FILE      the policy (default: the built-in policy); edits are picked up on save and
-                     on SIGHUP; a policy that fails validation is rejected and the old one stays
+  --policy FILE      the policy (default: the built-in policy); edits are picked up once the file
+                     has been still for 0.3 s, and on SIGHUP (save atomically: write a new file and
+                     rename it over); a policy that fails validation is rejected, the old one stays
   --host H           the address to listen on (default 127.0.0.1)
   --port N           the port (default 7800; 0 picks a free one)
   --public-url URL   the address reviewers reach, used in links (default http://HOST:PORT)
@@ -96,7 +97,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       io.err(`gatehouse serve: could not record ${type}: ${(err as Error).message}\n`);
     }
   };
-  const policyFacts = (file: string) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex'), rules: policy.rules.length });
+  const sha256 = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
+  const policyFacts = (file: string) => ({ file, sha256: sha256(readFileSync(file)), rules: policy.rules.length });
 
   // first start: a reviewer to sign in with
   let reviewerToken: string | null = null;
@@ -125,30 +127,60 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const notifier = webhook === undefined ? null : new WebhookNotifier(gw, { url: webhook, baseDelayMs: retryMs });
   notifier?.start();
 
-  // policy reload: on SIGHUP and when the file changes; an invalid policy never replaces a valid one
+  // policy reload: on SIGHUP and when the file changes; an invalid policy never replaces a valid one.
+  // The bytes parsed are the bytes hashed into the record; a file still being written (it changed
+  // again within the settle time) waits for the next change.
   const reload = (why: string) => {
     const file = policyFile ?? DEFAULT_POLICY_PATH;
+    let text: string;
     try {
-      policy = policyFile === undefined ? defaultPolicy() : loadPolicyFile(policyFile);
-      audit('policy.loaded', { why, policy: policyFacts(file) });
-      io.err(`gatehouse serve: policy reloaded (${why}): ${file}, ${policy.rules.length} rules\n`);
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      audit('policy.rejected', { why, file, problems: [`cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] });
+      io.err(`gatehouse serve: POLICY REJECTED (${why}): cannot read ${file}; the previous policy stays in force\n`);
+      return;
+    }
+    try {
+      const next = loadPolicyText(text, file);
+      policy = next;
+      audit('policy.loaded', { why, policy: { file, sha256: sha256(text), rules: next.rules.length } });
+      io.err(`gatehouse serve: policy reloaded (${why}): ${file}, ${next.rules.length} rules\n`);
     } catch (err) {
       const e = err as GatehouseError;
       const detail = e.code === 'policy_invalid' ? formatIssues(e.data.issues as PolicyIssue[]) : e.message;
-      audit('policy.rejected', { why, file, problems: detail.split('\n').slice(0, 50) });
+      audit('policy.rejected', { why, file, sha256: sha256(text), problems: detail.split('\n').slice(0, 50) });
       io.err(`gatehouse serve: POLICY REJECTED (${why}); the previous policy stays in force:\n${detail}\n`);
     }
   };
   let watcher: FSWatcher | null = null;
   let debounce: NodeJS.Timeout | null = null;
   if (policyFile !== undefined) {
+    const file = policyFile;
+    let seen = '';
+    const settle = () => {
+      let now: string;
+      try {
+        now = readFileSync(file, 'utf8');
+      } catch {
+        now = '';
+      }
+      if (now !== seen) {
+        seen = now;
+        debounce = setTimeout(settle, 300);
+        return;
+      }
+      reload('the file changed');
+    };
     try {
-      watcher = watch(policyFile, () => {
+      // the directory, not the file: an atomic save renames a new file over the old one
+      watcher = watch(dirname(file), (_event, name) => {
+        if (name !== null && name !== basename(file)) return;
         if (debounce) clearTimeout(debounce);
-        debounce = setTimeout(() => reload('the file changed'), 150);
+        seen = '\u0000';
+        debounce = setTimeout(settle, 150);
       });
     } catch (err) {
-      io.err(`gatehouse serve: cannot watch ${policyFile} (${(err as Error).message}); reload with SIGHUP\n`);
+      io.err(`gatehouse serve: cannot watch ${file} (${(err as Error).message}); reload with SIGHUP\n`);
     }
   }
   const onHup = () => reload('SIGHUP');

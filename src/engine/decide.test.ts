@@ -136,3 +136,16 @@ describe('decide: evaluation semantics', () => {
     }
   });
 });
+
+describe('decide: a shell action\'s env', () => {
+  before(loadParsers);
+  it('judges the variables an action sets in env as exports before the command', async () => {
+    const { defaultPolicy } = await import('../policy/load.js');
+    const risky: Action = { kind: 'shell', command: 'git status', cwd: ctx.cwd, env: { LD_PRELOAD: '/tmp/evil.so' } };
+    assert.equal(decide(defaultPolicy(), risky, ctx).verdict, 'ask');
+    assert.equal(decide(defaultPolicy(), { ...risky, env: { FOO: 'bar' } }, ctx).verdict, 'allow');
+    const bad = decide(defaultPolicy(), { ...risky, env: { 'A;rm -rf /': 'x' } }, ctx);
+    assert.equal(bad.verdict, 'deny');
+    assert.equal(bad.rule.id, UNANALYZABLE_RULE);
+  });
+});

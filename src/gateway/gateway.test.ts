@@ -11,7 +11,7 @@ import { defaultPolicy, loadPolicyText } from '../policy/load.js';
 import { mintToken, tokenHash } from '../sessions/tokens.js';
 import { signingKey } from '../store/sqlite/audit.js';
 import { SqliteStore } from '../store/sqlite/store.js';
-import { actionHash, Gateway, readActionBody } from './gateway.js';
+import { actionHash, Gateway, MAX_PENDING_PER_SESSION, readActionBody } from './gateway.js';
 
 const TWO_REVIEWERS = `
 version: 1
@@ -229,5 +229,53 @@ describe('the gateway pipeline', () => {
     const v = verify(w);
     assert.ok(v.ok);
     assert.equal(v.lastGoodCheckpoint, 2);
+  });
+
+  it('lets a halt that commits while an action is being decided win', async () => {
+    const w = world();
+    const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
+    // the halt is asked first and commits first; the action is authenticated and decided before that commit
+    const [, decision] = await Promise.all([
+      w.gw.haltSession(s.session, 'alice', 'stop now'),
+      w.gw.act(s.session, s.token, { kind: 'shell', command: 'git status' }),
+    ]);
+    assert.equal(decision.verdict, 'deny');
+    assert.equal(decision.rule.id, 'gatehouse:session-halted');
+    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' });
+    assert.equal(ask.verdict, 'deny');
+    assert.equal(w.store.approvals().length, 0, 'no approval is created on a halted session');
+  });
+
+  it('does not honour an approval whose status was set without reviewers\' votes', async () => {
+    const w = world();
+    const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
+    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' });
+    w.store.db.prepare(`UPDATE approvals SET status = 'approved' WHERE id = ?`).run(ask.approval!.id);
+    assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' })).verdict, 'ask');
+    w.store.db.prepare(`INSERT INTO approval_votes VALUES (?, 'mallory', 'approve', 'me', '2026-11-21T10:00:00Z')`).run(ask.approval!.id);
+    assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' })).verdict, 'ask', 'a vote by a name that is no reviewer does not count');
+  });
+
+  it('caps the approvals one session may have waiting', async () => {
+    const w = world();
+    const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
+    for (let i = 0; i < MAX_PENDING_PER_SESSION; i++) assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: `DELETE FROM t${i}` })).verdict, 'ask');
+    const over = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM one_more' });
+    assert.equal(over.verdict, 'deny');
+    assert.match(over.reasons.at(-1)!, /approvals waiting/);
+  });
+
+  it('accepts outcomes only for decisions of the same session, and refuses inputs with no canonical form', async () => {
+    const w = world();
+    const agent = w.agent('bot', 'staging');
+    const a = await w.gw.openSession(agent, { task: 'a' });
+    const b = await w.gw.openSession(agent, { task: 'b' });
+    const d = await w.gw.act(a.session, a.token, { kind: 'shell', command: 'ls' });
+    await rejects(w.gw.reportOutcome(b.session, b.token, { decision: d.decision, status: 'ok' }), 'not_found');
+    await rejects(w.gw.reportOutcome(a.session, a.token, { decision: 'dec_made_up', status: 'ok' }), 'not_found');
+    assert.ok((await w.gw.reportOutcome(a.session, a.token, { decision: d.decision, status: 'ok' })).recorded > 0);
+    for (const body of [{ kind: 'constructor' }, { kind: '__proto__' }, { kind: 'toString', x: 1 }, JSON.parse('{"kind":"mcp_tool","server":"s","tool":"t","arguments":{"n":1e400}}')]) {
+      await rejects(w.gw.act(a.session, a.token, body), 'input_invalid');
+    }
   });
 });

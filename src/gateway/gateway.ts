@@ -10,7 +10,7 @@ import { GatehouseError } from '../gatehouse-error.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { Verdict } from '../policy/schema.js';
 import { mintToken, newId, tokenHash, tokenKind, tokenMatches } from '../sessions/tokens.js';
-import type { ApprovalRecord, SessionRecord, SqliteStore } from '../store/sqlite/store.js';
+import type { ApprovalRecord, Identity, SessionRecord, SqliteStore } from '../store/sqlite/store.js';
 
 /**
  * The pipeline of DESIGN.md for the gateway service: session → classify → decide → audit →
@@ -60,6 +60,8 @@ export interface DecisionResult {
 }
 
 const MAX_TASK = 4096;
+/** Approvals one session may have waiting at once; more asks are denied until reviewers answer. */
+export const MAX_PENDING_PER_SESSION = 20;
 const MAX_REASON = 4096;
 const ABSOLUTE = z.string().min(1).max(4096).refine((s) => s.startsWith('/'), 'must be an absolute path');
 
@@ -99,7 +101,7 @@ export function actionHash(action: Action): string {
 export function readActionBody(body: unknown): { action: Action; reason: string | null; clientId: string | null } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatehouseError('input_invalid', 'the body must be a JSON object: an action with `kind`');
   const b = body as Record<string, unknown>;
-  const fields = ACTION_FIELDS[String(b.kind)];
+  const fields = Object.hasOwn(ACTION_FIELDS, String(b.kind)) ? ACTION_FIELDS[String(b.kind)] : undefined;
   if (fields !== undefined) {
     const unknown = Object.keys(b).filter((k) => !fields.includes(k) && !ENVELOPE_FIELDS.includes(k));
     if (unknown.length > 0) throw new GatehouseError('input_invalid', `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `\`${k.slice(0, 40)}\``).join(', ')} for a ${String(b.kind)} action (allowed: ${[...fields, 'reason', 'id'].join(', ')})`, { fields: unknown });
@@ -109,6 +111,11 @@ export function readActionBody(body: unknown): { action: Action; reason: string 
   const { reason, id, ...rest } = b;
   const read = readAction(rest);
   if (!read.ok) throw new GatehouseError('input_invalid', read.reason);
+  try {
+    canonical(read.action);
+  } catch (err) {
+    throw new GatehouseError('input_invalid', `the action has no canonical form: ${(err as Error).message}`);
+  }
   return { action: read.action, reason: (reason as string | undefined) ?? null, clientId: (id as string | undefined) ?? null };
 }
 
@@ -139,8 +146,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    *         the policy does not name), `input_invalid`, `store_unavailable`.
    */
   async openSession(agentToken: string | undefined, request: unknown): Promise<OpenedSession> {
-    const agent = agentToken !== undefined && tokenKind(agentToken) === 'agent' ? this.store.agentByTokenHash(tokenHash(agentToken)) : undefined;
-    if (agent === undefined) throw unauthorized();
+    const agent = this.agentByToken(agentToken);
     const parsed = sessionRequestSchema.safeParse(request);
     if (!parsed.success) throw new GatehouseError('input_invalid', `the session request: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     const req = parsed.data;
@@ -171,6 +177,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return { session: session.id, token, agent: agent.name, environment: agent.environment, expires: session.expires, ttlSeconds };
   }
 
+  /** The agent holding a token. @throws GatehouseError `unauthorized`. */
+  agentByToken(token: string | undefined): Identity {
+    const agent = token !== undefined && tokenKind(token) === 'agent' ? this.store.agentByTokenHash(tokenHash(token)) : undefined;
+    if (agent === undefined) throw unauthorized();
+    return agent;
+  }
+
   /**
    * The session a session token opens.
    * @throws GatehouseError `unauthorized` for a missing or wrong token, or an unknown session.
@@ -197,55 +210,73 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const session = this.authenticateSession(sessionId, token);
     const { action, reason, clientId } = readActionBody(body);
     const time = this.now();
-    const state = this.effectiveState(session, time);
     const policy = this.policy();
-    let decision: Decision;
-    if (state !== 'active') {
-      const why = state === 'expired' ? `the session expired at ${session.expires}` : `the session is ${state}${session.stateReason ? `: ${session.stateReason}` : ''}`;
-      decision = { verdict: 'deny', rule: { id: `gatehouse:session-${state}`, file: null, line: null }, reasons: [`${why}; start a new session`], parts: [] };
-    } else {
-      decision = decide(policy, action, { cwd: session.workspace, home: session.home });
-    }
+    const decision = this.refusal(session, policy, time) ?? decide(policy, action, { cwd: session.workspace, home: session.home });
     const hash = actionHash(action);
     const id = newId('dec');
     const summary = await redactValue({
       action,
       reasons: decision.reasons,
       agentReason: reason,
+      clientId,
       parts: decision.parts.map((p) => ({ kind: p.part.kind, origin: p.part.origin, verdict: p.verdict, rule: p.rule.id, reasons: p.reasons })),
     });
     const required = Math.max(1, ...decision.parts.filter((p) => p.verdict === 'ask').map((p) => policy.rules.find((r) => r.id === p.rule.id)?.reviewers ?? 1));
     const iso = time.toISOString();
     const outcome = await this.store.batched(() => {
-      let verdict = decision.verdict;
+      // INVARIANT: the session is judged again inside the transaction, so a halt, close or expiry that committed while this request was being decided wins
+      const late = decision.rule.id.startsWith('gatehouse:session-') ? null : this.refusal(this.store.session(session.id) as SessionRecord, policy, time);
+      let verdict = late?.verdict ?? decision.verdict;
+      const rule = late?.rule ?? decision.rule;
+      const reasons = late?.reasons ?? summary.reasons;
       let approval: ApprovalRecord | undefined;
       let reviewers: string[] | undefined;
       let created = false;
       if (verdict === 'ask') {
         approval = this.store.boundApproval(session.id, hash, iso);
-        if (approval?.status === 'approved' && this.store.moveApproval(approval.id, 'approved', 'used', iso, `used by ${id}`)) {
-          verdict = 'allow';
-          reviewers = approval.votes.filter((v) => v.vote === 'approve').map((v) => v.reviewer);
+        if (approval?.status === 'approved') {
+          // INVARIANT: an approval is used only when enough distinct registered reviewers approved it, whatever its status column says
+          reviewers = this.store.approvingReviewers(approval.id);
+          if (reviewers.length >= Math.max(approval.required, required) && this.store.moveApproval(approval.id, 'approved', 'used', iso, `used by ${id}`)) verdict = 'allow';
+          else reviewers = undefined;
         } else if (approval === undefined) {
-          const expires = new Date(time.getTime() + policy.approvalSeconds * 1000).toISOString();
-          approval = { id: newId('apr'), session: session.id, actionHash: hash, decisionId: id, action: summary.action, decision: { verdict: decision.verdict, rule: decision.rule, reasons: summary.reasons, parts: summary.parts }, reason: summary.agentReason, required, status: 'pending', created: iso, expires, resolved: null, resolution: null, votes: [] };
-          this.store.insertApproval(approval);
-          created = true;
+          if (this.store.pendingCount(session.id) >= MAX_PENDING_PER_SESSION) {
+            verdict = 'deny';
+            reasons.push(`the session already has ${MAX_PENDING_PER_SESSION} approvals waiting; wait for answers before asking for more`);
+          } else {
+            const expires = new Date(time.getTime() + policy.approvalSeconds * 1000).toISOString();
+            approval = { id: newId('apr'), session: session.id, actionHash: hash, decisionId: id, action: summary.action, decision: { verdict: decision.verdict, rule, reasons, parts: summary.parts }, reason: summary.agentReason, required, status: 'pending', created: iso, expires, resolved: null, resolution: null, votes: [] };
+            this.store.insertApproval(approval);
+            created = true;
+          }
         }
       }
       const records: AuditBody[] = [{
         time: iso, type: 'decision', decision: id, session: session.id, agent: session.agent, environment: session.environment,
-        action: summary.action, actionHash: hash, verdict, rule: decision.rule, reasons: summary.reasons, agentReason: summary.agentReason,
-        clientId: clientId ?? undefined, credentials: [], approval: approval?.id, reviewers,
+        action: summary.action, actionHash: hash, verdict, rule, reasons, agentReason: summary.agentReason,
+        clientId: summary.clientId ?? undefined, credentials: [], approval: approval?.id, reviewers,
       }];
-      if (created && approval) records.push({ time: iso, type: 'approval.created', approval: approval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule: decision.rule, required, expires: approval.expires });
+      if (created && approval) records.push({ time: iso, type: 'approval.created', approval: approval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule, required, expires: approval.expires });
       this.store.audit.append(...records);
-      return { verdict, approval: approval === undefined ? undefined : this.store.approval(approval.id), created };
+      return { verdict, rule, reasons, approval: approval === undefined ? undefined : this.store.approval(approval.id), created };
     });
     if (outcome.created && outcome.approval) this.emit('approval', outcome.approval);
-    const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: decision.rule, reasons: decision.reasons };
+    const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: outcome.rule, reasons: outcome.reasons };
     if (outcome.approval) result.approval = this.approvalLink(outcome.approval);
     return result;
+  }
+
+  /** A deny for a session that may not act now (ended, expired, or an agent the policy no longer admits); null when it may. */
+  private refusal(s: SessionRecord, policy: CompiledPolicy, time: Date): Decision | null {
+    const state = this.effectiveState(s, time);
+    const deny = (id: string, reason: string): Decision => ({ verdict: 'deny', rule: { id, file: null, line: null }, reasons: [reason], parts: [] });
+    if (state !== 'active') {
+      const why = state === 'expired' ? `the session expired at ${s.expires}` : `the session is ${state}${s.stateReason ? `: ${s.stateReason}` : ''}`;
+      return deny(`gatehouse:session-${state}`, `${why}; start a new session`);
+    }
+    const named = policy.agents?.get(s.agent);
+    if (policy.agents !== null && named?.environment !== s.environment) return deny('gatehouse:agent-not-admitted', `the policy in force does not admit the agent \`${s.agent}\` in ${s.environment}`);
+    return null;
   }
 
   approvalLink(a: ApprovalRecord): NonNullable<DecisionResult['approval']> {
@@ -260,6 +291,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const session = this.authenticateSession(sessionId, token);
     const parsed = outcomeSchema.safeParse(body);
     if (!parsed.success) throw new GatehouseError('input_invalid', `the outcome: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    if (!this.store.decisionInSession(session.id, parsed.data.decision)) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);
     const o = await redactValue(parsed.data);
     const [record] = await this.store.batched(() => this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o }));
     return { recorded: record?.seq ?? 0 };
@@ -281,7 +313,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async haltSession(sessionId: string, reviewer: string, reason: string): Promise<SessionRecord> {
     if (reason.trim() === '') throw new GatehouseError('input_invalid', 'give a reason for the halt');
     if (this.store.session(sessionId) === undefined) throw new GatehouseError('not_found', `no session ${sessionId}`);
-    return this.endSession(sessionId, 'halted', reason.slice(0, MAX_REASON), reviewer);
+    return this.endSession(sessionId, 'halted', (await redactValue(reason)).slice(0, MAX_REASON), reviewer);
   }
 
   private async endSession(id: string, state: 'halted' | 'closed', reason: string, by: string): Promise<SessionRecord> {
@@ -290,7 +322,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const s = this.store.session(id) as SessionRecord;
       if (this.effectiveState(s) !== 'active' || !this.store.endSession(id, state, reason, by, iso)) throw new GatehouseError('conflict', `the session ${id} is already ${this.effectiveState(s)}`, { state: this.effectiveState(s) });
       const records: AuditBody[] = [{ time: iso, type: `session.${state}`, session: id, agent: s.agent, environment: s.environment, by, reasons: [reason] }];
-      const open = this.store.approvals('pending', 10_000).concat(this.store.approvals('approved', 10_000)).filter((a) => a.session === id);
+      const open = this.store.openApprovals(id);
       for (const a of open) {
         this.store.moveApproval(a.id, a.status, 'rejected', iso, `the session was ${state}`);
         records.push({ time: iso, type: 'approval.withdrawn', approval: a.id, session: id, agent: s.agent, environment: s.environment, reasons: [`the session was ${state}`] });

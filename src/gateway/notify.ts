@@ -64,16 +64,28 @@ export class WebhookNotifier {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly sent = new Set<string>();
   private readonly target: string;
-  private stopped = false;
+  private readonly stopping = new AbortController();
 
   constructor(private readonly gateway: Gateway, private readonly options: WebhookOptions) {
     this.target = `${new URL(options.url).origin}/…`;
   }
 
-  /** Sends a message for each approval the gateway creates from now on. */
+  /**
+   * Sends a message for each approval the gateway creates from now on. Deliveries a previous run
+   * left unfinished (it was killed) are marked failed, so the page shows them.
+   */
   start(): void {
+    try {
+      this.gateway.store.failUnfinishedNotifications('the gateway stopped before the delivery finished', new Date().toISOString());
+    } catch {
+      // the store is failing; requests report it
+    }
     this.gateway.on('approval', (a) => {
-      if (this.stopped || a.status !== 'pending' || a.votes.length > 0 || this.sent.has(a.id)) return;
+      if (a.status !== 'pending') {
+        this.sent.delete(a.id);
+        return;
+      }
+      if (this.stopping.signal.aborted || a.votes.length > 0 || this.sent.has(a.id)) return;
       this.sent.add(a.id);
       const p = this.deliver(a).finally(() => this.inFlight.delete(p));
       this.inFlight.add(p);
@@ -82,7 +94,7 @@ export class WebhookNotifier {
 
   /** Stops new deliveries and waits for those under way (their retries are cut short). */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -113,9 +125,21 @@ export class WebhookNotifier {
       } catch (err) {
         error = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
       }
-      this.record(id, a, n === attempts || this.stopped ? 'failed' : 'sending', n, error);
-      if (n === attempts || this.stopped) return;
-      await new Promise((r) => setTimeout(r, base * 2 ** (n - 1)));
+      const last = n === attempts || this.stopping.signal.aborted;
+      this.record(id, a, last ? 'failed' : 'sending', n, last && n < attempts ? `${error}; the gateway stopped before retrying` : error);
+      if (last) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, base * 2 ** (n - 1));
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.stopping.signal.addEventListener('abort', done, { once: true });
+      });
+      if (this.stopping.signal.aborted) {
+        this.record(id, a, 'failed', n, `${error}; the gateway stopped before retrying`);
+        return;
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { verifyChain, type Verification } from '../audit/chain.js';
+import type { Verification } from '../audit/chain.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { GatehouseError } from '../gatehouse-error.js';
 import { signingKey } from '../store/sqlite/audit.js';
@@ -112,7 +112,10 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   // ── agents ────────────────────────────────────────────────────────────────────────────────
 
-  app.post('/v1/sessions', async (c) => c.json(await gw.openSession(bearer(c), await json(c)), 201));
+  app.post('/v1/sessions', async (c) => {
+    gw.agentByToken(bearer(c));
+    return c.json(await gw.openSession(bearer(c), await json(c)), 201);
+  });
 
   app.post('/v1/sessions/:id/actions', async (c) => {
     const token = bearer(c);
@@ -156,7 +159,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.get('/v1/sessions/:id/events', (c) => {
     const session = gw.authenticateSession(c.req.param('id'), bearer(c));
-    return events(c, gw, (name, data) => (name === 'approval' && (data as ApprovalRecord).session === session.id) || (name === 'session' && (data as SessionRecord).id === session.id), () => true);
+    return events(c, gw, (name, data) => (name === 'approval' && (data as ApprovalRecord).session === session.id) || (name === 'session' && (data as SessionRecord).id === session.id), () => gw.effectiveState(gw.store.session(session.id) as SessionRecord) === 'active');
   });
 
   app.get('/v1/sessions/:id', (c) => {
@@ -216,7 +219,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     // INVARIANT: the cached result is reused only while neither this process (a new head) nor another (data_version) changed the store
     const key = `${gw.store.audit.head()?.hash ?? ''}:${gw.store.dataVersion()}`;
     if (verified === null || verified.key !== key) {
-      verified = { key, result: verifyChain([...gw.store.audit.records()], gw.store.audit.checkpoints(), signingKey(gw.store.dir).publicKey) };
+      verified = { key, result: gw.store.audit.verify(signingKey(gw.store.dir).publicKey) };
     }
     return c.json(verified.result);
   });
@@ -246,7 +249,12 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     const name = gw.reviewerByToken(typeof body?.token === 'string' ? body.token : undefined);
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(32).toString('base64url');
-    gw.store.insertWebSession(tokenHash(id), name, csrf, new Date(Date.now() + webSeconds * 1000).toISOString());
+    const now = new Date();
+    gw.store.transaction(() => {
+      gw.store.purgeWebSessions(now.toISOString());
+      gw.store.insertWebSession(tokenHash(id), name, csrf, new Date(now.getTime() + webSeconds * 1000).toISOString());
+      gw.store.audit.append({ time: now.toISOString(), type: 'reviewer.signed_in', reviewer: name, via: 'page' });
+    });
     setCookie(c, COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', maxAge: webSeconds, secure: secureCookie });
     return c.json({ reviewer: name, csrf });
   });

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendTo, newSigningKey, signCheckpoint, type AuditBody, type AuditRecord, type Checkpoint } from '../../audit/chain.js';
+import { appendTo, newSigningKey, signCheckpoint, verifyChain, type AuditBody, type AuditRecord, type Checkpoint, type Verification } from '../../audit/chain.js';
 import { GatehouseError } from '../../gatehouse-error.js';
 import { openDatabase } from './db.js';
 
@@ -40,10 +40,11 @@ export class SqliteAuditLog {
    */
   append(...bodies: AuditBody[]): AuditRecord[] {
     try {
+      // BEGIN IMMEDIATE: read the head and write after it under one lock (a deferred read-then-write fails with SQLITE_BUSY when another process wrote in between)
       return this.db.transaction(() => {
         let last = this.head();
         return bodies.map((body) => (last = this.insertAfter(last, body)));
-      })();
+      }).immediate();
     } catch (err) {
       if (err instanceof GatehouseError) throw err;
       throw new GatehouseError('store_unavailable', `the audit record could not be written: ${(err as Error).message}`, { dir: this.dir });
@@ -73,6 +74,11 @@ export class SqliteAuditLog {
       ? this.db.prepare('SELECT record FROM audit ORDER BY id DESC LIMIT ?').all(limit)
       : this.db.prepare(`SELECT record FROM audit WHERE json_extract(record, '$.session') = ? ORDER BY id DESC LIMIT ?`).all(session, limit);
     return (rows as { record: string }[]).map((r) => JSON.parse(r.record) as AuditRecord);
+  }
+
+  /** Verifies the records and checkpoints of one snapshot (one read transaction) against `publicKeyPem`. */
+  verify(publicKeyPem: string): Verification {
+    return this.db.transaction(() => verifyChain([...this.records()], this.checkpoints(), publicKeyPem))();
   }
 
   /** Signs and stores a checkpoint for the current head; null when the log is empty. */

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../../gatehouse-error.js';
 
@@ -59,6 +59,12 @@ export function openDatabase(dir: string, options: { create?: boolean } = {}): D
   try {
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const db = new Database(file);
+    // the store holds token hashes and the trail: readable by the gateway's user only
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // another user's store, opened to read (audit verify): leave its mode alone
+    }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');

@@ -124,10 +124,10 @@ export class SqliteStore {
     return new SqliteStore(openDatabase(dir, options), dir);
   }
 
-  /** Runs `work` in one transaction. @throws GatehouseError `store_unavailable` when it cannot commit (nothing was written). */
+  /** Runs `work` in one write transaction (BEGIN IMMEDIATE: it waits for another process's writer, up to the busy timeout). @throws GatehouseError `store_unavailable` when it cannot commit (nothing was written). */
   transaction<T>(work: () => T): T {
     try {
-      return this.db.transaction(work)();
+      return this.db.transaction(work).immediate();
     } catch (err) {
       throw storeError(err, this.dir);
     }
@@ -159,7 +159,7 @@ export class SqliteStore {
             results.push({ ok: false, error });
           }
         }
-      })();
+      }).immediate();
     } catch (err) {
       const error = storeError(err, this.dir);
       for (const item of items) item.reject(error);
@@ -247,6 +247,16 @@ export class SqliteStore {
     return (this.db.prepare('SELECT * FROM sessions ORDER BY created DESC LIMIT ?').all(limit) as Record<string, string>[]).map(sessionFrom);
   }
 
+  /** True when the audit trail has decision `decision` in session `session`. */
+  decisionInSession(session: string, decision: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM audit WHERE json_extract(record, '$.session') = ? AND json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? LIMIT 1`).get(session, decision) !== undefined;
+  }
+
+  /** An agent's sessions that are still active. */
+  activeSessionsOf(agent: string): SessionRecord[] {
+    return (this.db.prepare(`SELECT * FROM sessions WHERE agent = ? AND state = 'active'`).all(agent) as Record<string, string>[]).map(sessionFrom);
+  }
+
   /** Active sessions whose time is up at `now`. */
   sessionsDue(now: string): SessionRecord[] {
     return (this.db.prepare(`SELECT * FROM sessions WHERE state = 'active' AND expires <= ?`).all(now) as Record<string, string>[]).map(sessionFrom);
@@ -267,6 +277,21 @@ export class SqliteStore {
   boundApproval(session: string, actionHash: string, now: string): ApprovalRecord | undefined {
     const row = this.stmts.bound!.get(session, actionHash, now) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : this.approvalFrom(row);
+  }
+
+  /** Registered reviewers who voted to approve (a vote by a name that is no reviewer does not count). */
+  approvingReviewers(approval: string): string[] {
+    return (this.db.prepare(`SELECT v.reviewer FROM approval_votes v JOIN reviewers r ON r.name = v.reviewer WHERE v.approval = ? AND v.vote = 'approve' ORDER BY v.time`).all(approval) as { reviewer: string }[]).map((r) => r.reviewer);
+  }
+
+  /** Approvals of a session still waiting for reviewers. */
+  pendingCount(session: string): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM approvals WHERE session = ? AND status = 'pending'`).get(session) as { n: number }).n;
+  }
+
+  /** A session's approvals in these statuses. */
+  openApprovals(session: string): ApprovalRecord[] {
+    return (this.db.prepare(`SELECT * FROM approvals WHERE session = ? AND status IN ('pending', 'approved')`).all(session) as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
   }
 
   /** Moves an approval from one status to another; false when it was not in `from` (someone else won). */
@@ -318,6 +343,15 @@ export class SqliteStore {
     return this.db.prepare(`SELECT w.reviewer, w.csrf FROM web_sessions w JOIN reviewers r ON r.name = w.reviewer WHERE w.id_hash = ? AND w.expires > ?`).get(idHash, now) as { reviewer: string; csrf: string } | undefined;
   }
 
+  deleteWebSessionsOf(reviewer: string): void {
+    this.db.prepare('DELETE FROM web_sessions WHERE reviewer = ?').run(reviewer);
+  }
+
+  /** Removes sign-ins that ended before `now`. */
+  purgeWebSessions(now: string): void {
+    this.db.prepare('DELETE FROM web_sessions WHERE expires <= ?').run(now);
+  }
+
   deleteWebSession(idHash: string): void {
     this.db.prepare('DELETE FROM web_sessions WHERE id_hash = ?').run(idHash);
   }
@@ -330,6 +364,10 @@ export class SqliteStore {
 
   updateNotification(id: number, status: NotificationRecord['status'], attempts: number, lastError: string | null, time: string): void {
     this.db.prepare('UPDATE notifications SET status = ?, attempts = ?, last_error = ?, updated = ? WHERE id = ?').run(status, attempts, lastError, time, id);
+  }
+
+  failUnfinishedNotifications(error: string, time: string): void {
+    this.db.prepare(`UPDATE notifications SET status = 'failed', last_error = ?, updated = ? WHERE status = 'sending'`).run(error, time);
   }
 
   notifications(limit = 100): NotificationRecord[] {
