@@ -91,6 +91,9 @@ describe('the gateway pipeline', () => {
     assert.equal(used.approval?.status, 'used');
     const once = await w.gw.act(s.session, s.token, del);
     assert.equal(once.verdict, 'ask', 'an approval is single-use');
+    w.reviewer('bob');
+    const late = await rejects(w.gw.answer(first.approval!.id, 'bob', 'approve', 'me too', 'api'), 'conflict');
+    assert.match(late.message, /already used/);
     assert.notEqual(once.approval?.id, first.approval?.id);
     const v = verify(w);
     assert.ok(v.ok, JSON.stringify(v.problems));
