@@ -67,7 +67,7 @@ export function recordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }
  * Chains a body after `previous` (null for the first record).
  * @example appendTo(null, {time: '2026-01-01T00:00:00Z', type: 'session.opened'}).seq // 1
  */
-export function appendTo(previous: AuditRecord | null, body: AuditBody): AuditRecord {
+export function appendTo(previous: Pick<AuditRecord, 'seq' | 'hash'> | null, body: AuditBody): AuditRecord {
   const unsigned = { ...body, seq: previous === null ? 1 : previous.seq + 1, prev: previous === null ? GENESIS : previous.hash };
   return { ...unsigned, hash: recordHash(unsigned) };
 }

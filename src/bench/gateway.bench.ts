@@ -227,7 +227,13 @@ async function main(): Promise<void> {
     if (server !== null && server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
   };
   process.once('exit', cleanup);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { cleanup(); process.exit(130); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      cleanup();
+      if (process.env.KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
   try {
     const bodies = loadBodies();
     const bodiesFile = join(tmp, 'bodies.json');
@@ -309,7 +315,7 @@ async function main(): Promise<void> {
     const result = {
       when: new Date().toISOString(),
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, loadBefore, loadAfter },
-      setup: { actions: bodies.length, sessions: SESSIONS, rate: RATE, seconds: SECONDS, connections: CONNECTIONS, serverNodeFlags: SERVER_FLAGS, durability: 'SQLite WAL, synchronous = FULL, group commit per event-loop turn', dataDir: tmp },
+      setup: { actions: bodies.length, sessions: SESSIONS, rate: RATE, seconds: SECONDS, connections: CONNECTIONS, serverNodeFlags: SERVER_FLAGS, durability: 'SQLite WAL, synchronous = FULL, group commit per event-loop turn', dataDir: process.env.KEEP === '1' ? tmp : null },
       unit: 'latency in ms; rates per second',
       auditAppendAlone: audit,
       phases: phases.map((p) => ({ name: p.name, target: p.target, actionsBefore: p.actionsBefore, cpu: p.cpu, ...p.load })),
@@ -337,7 +343,7 @@ async function main(): Promise<void> {
       `${'records per group commit'.padEnd(36)} ${col('rec/s', 7)} ${col('commit/s', 8)} ${col('commit p50', 10)} ${col('p99 ms', 7)}`,
       ...audit.map((a) => `${String(a.concurrency).padEnd(36)} ${col(a.recordsPerSecond, 7)} ${col(a.commitsPerSecond, 8)} ${col(a.commitMs.p50, 10)} ${col(a.commitMs.p99, 7)}`),
       '',
-      `load phases (latency ms, successful answers; open loop from the scheduled send time. CPU over the window in % of one core: the server, its CPU µs per request, the load generator, every other process)`,
+      `load phases: ok/s = successful answers completed in the window; latency in ms of the successful requests sent in it (open loop: from the scheduled send time); CPU over the window in % of one core for the server (and its CPU µs per request), the load generator, and every other process on the machine`,
       head,
       ...phases.map(row),
       ...phases.filter((p) => p.load.mode === 'open').map((p) => `  ${p.name}: from the actual send p50 ${p.load.serviceMs?.p50} p99 ${p.load.serviceMs?.p99} ms; client send lag p50 ${p.load.sendLagMs?.p50} p99 ${p.load.sendLagMs?.p99} ms`),
@@ -348,6 +354,12 @@ async function main(): Promise<void> {
       `written to bench-results/gateway.json (${result.totalSeconds} s)`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
+    const noisy = phases.filter((p) => p.cpu.othersPercent > 20);
+    if (noisy.length > 0) process.stdout.write(`WARNING: other processes used over 20% of a core during ${noisy.map((p) => `${p.name} (${p.cpu.othersPercent}%)`).join(', ')}: those figures are disturbed; run again on a quiet machine\n`);
+    if (!result.auditTrail.decisionRecordsCoverAnswers) {
+      process.stdout.write(`audit trail: fewer decision records (${byType.decision ?? 0}) than answered actions (${answered})\n`);
+      process.exitCode = 1;
+    }
     const errs = phases.filter((p) => p.load.errorCount > 0);
     if (errs.length > 0) process.stdout.write(`errors: ${errs.map((p) => `${p.name}: ${JSON.stringify(p.load.errors)}`).join('; ')}\n`);
     if (!verification.ok) {

@@ -51,12 +51,12 @@ export interface LoadResult {
   seconds: number;
   /** Requests scheduled/started in the window. */
   sent: number;
-  /** Successful answers (200 and the check held) in the window. */
+  /** Successful answers (200 and the check held) to the requests sent in the window. */
   ok: number;
   /** Everything else, by kind: `status:503`, `network:ECONNRESET`, `timeout`, `no-verdict`. */
   errors: Record<string, number>;
   errorCount: number;
-  /** Successful answers per second over the window. */
+  /** Successful answers completed inside the window, per second (open loop: what the server kept up with, whatever the offered rate). */
   perSecond: number;
   /** Milliseconds, successful requests only. Open loop: from the scheduled send time. */
   latencyMs: Percentiles;
@@ -176,6 +176,10 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const m2 = setTimeout(() => mark('window-end'), Math.max(0, end - performance.now()));
 
   const record = (o: Outcome, from: number, done: number, sentAt = from) => {
+    // throughput: every success that completes inside the window, whenever it was sent
+    const sec = Math.floor((done - windowStart) / 1000);
+    if (o.ok && done <= end && sec >= 0 && sec < timeline.length) timeline[sec] = (timeline[sec] as number) + 1;
+    // latency and errors: the requests sent (or, open loop, scheduled) inside the window
     if (from < windowStart) return;
     sent++;
     if (o.ok) {
@@ -183,8 +187,6 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
       latency.push(done - from);
       service.push(done - sentAt);
       verdicts[o.verdict] = (verdicts[o.verdict] ?? 0) + 1;
-      const sec = Math.floor((done - windowStart) / 1000);
-      if (sec >= 0 && sec < timeline.length) timeline[sec] = (timeline[sec] as number) + 1;
     } else errors[o.error] = (errors[o.error] ?? 0) + 1;
   };
 
@@ -244,7 +246,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
   return {
     mode: cfg.mode, rate: cfg.mode === 'open' ? cfg.rate ?? null : null, connections: cfg.connections, seconds, sent, ok, errors, errorCount,
-    perSecond: Math.round(ok / seconds), latencyMs: percentiles(latency.values()), sendLagMs: cfg.mode === 'open' ? percentiles(lag.values()) : null,
+    perSecond: Math.round(timeline.reduce((a, b) => a + b, 0) / seconds), latencyMs: percentiles(latency.values()), sendLagMs: cfg.mode === 'open' ? percentiles(lag.values()) : null,
     serviceMs: cfg.mode === 'open' ? percentiles(service.values()) : null,
     timeline, verdicts, answeredAll, clientCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
   };

@@ -32,6 +32,7 @@ interface World {
   clock: { now: number };
   agent(name: string, environment: string): string;
   reviewer(name: string): void;
+  act(s: { session: string; token: string }, body: unknown): ReturnType<Gateway['act']>;
 }
 
 function world(policy: CompiledPolicy = defaultPolicy()): World {
@@ -48,6 +49,9 @@ function world(policy: CompiledPolicy = defaultPolicy()): World {
     },
     reviewer(name) {
       store.addReviewer(name, tokenHash(mintToken('reviewer')), new Date(clock.now).toISOString());
+    },
+    act(s, body) {
+      return gw.act(gw.authenticateSession(s.session, s.token), body);
     },
   };
 }
@@ -74,22 +78,22 @@ describe('the gateway pipeline', () => {
     const w = world();
     const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 'clean up' });
     const del = { kind: 'sql', sql: 'DELETE FROM orders;', reason: 'old data' };
-    const first = await w.gw.act(s.session, s.token, del);
+    const first = await w.act(s, del);
     assert.equal(first.verdict, 'ask');
-    const again = await w.gw.act(s.session, s.token, del);
+    const again = await w.act(s, del);
     assert.equal(again.approval?.id, first.approval?.id, 'the same pending action does not make a second approval');
-    const other = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders ;' });
+    const other = await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders ;' });
     assert.equal(other.verdict, 'ask');
     assert.notEqual(other.approval?.id, first.approval?.id, 'different text is a different action');
     w.reviewer('alice');
     await w.gw.answer(first.approval!.id, 'alice', 'approve', 'row count checked', 'api');
     // another session's identical action is not covered
     const s2 = await w.gw.openSession(w.agent('bot2', 'staging'), { task: 'x' });
-    assert.equal((await w.gw.act(s2.session, s2.token, del)).verdict, 'ask');
-    const used = await w.gw.act(s.session, s.token, del);
+    assert.equal((await w.act(s2, del)).verdict, 'ask');
+    const used = await w.act(s, del);
     assert.equal(used.verdict, 'allow');
     assert.equal(used.approval?.status, 'used');
-    const once = await w.gw.act(s.session, s.token, del);
+    const once = await w.act(s, del);
     assert.equal(once.verdict, 'ask', 'an approval is single-use');
     w.reviewer('bob');
     const late = await rejects(w.gw.answer(first.approval!.id, 'bob', 'approve', 'me too', 'api'), 'conflict');
@@ -104,7 +108,7 @@ describe('the gateway pipeline', () => {
   it('never lets the requesting agent answer, and needs two distinct reviewers where the rule says so', async () => {
     const w = world(loadPolicyText(TWO_REVIEWERS, 'two.yaml'));
     const s = await w.gw.openSession(w.agent('ops-bot', 'production'), { task: 'drop a table' });
-    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DROP TABLE sessions_old' });
+    const ask = await w.act(s, { kind: 'sql', sql: 'DROP TABLE sessions_old' });
     assert.equal(ask.verdict, 'ask');
     const id = ask.approval!.id;
     await rejects(w.gw.answer(id, 'ops-bot', 'approve', 'I approve myself', 'api'), 'forbidden');
@@ -114,11 +118,11 @@ describe('the gateway pipeline', () => {
     const one = await w.gw.answer(id, 'alice', 'approve', 'looks right', 'page');
     assert.equal(one.status, 'pending');
     await rejects(w.gw.answer(id, 'alice', 'approve', 'again', 'page'), 'already_voted');
-    assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DROP TABLE sessions_old' })).verdict, 'ask', 'one of two is not enough');
+    assert.equal((await w.act(s, { kind: 'sql', sql: 'DROP TABLE sessions_old' })).verdict, 'ask', 'one of two is not enough');
     const two = await w.gw.answer(id, 'bob', 'approve', 'agreed', 'cli');
     assert.equal(two.status, 'approved');
     assert.deepEqual(two.votes.map((v) => v.reviewer).sort(), ['alice', 'bob']);
-    assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DROP TABLE sessions_old' })).verdict, 'allow');
+    assert.equal((await w.act(s, { kind: 'sql', sql: 'DROP TABLE sessions_old' })).verdict, 'allow');
   });
 
   it('settles an approval answered twice at once exactly once', async () => {
@@ -127,7 +131,7 @@ describe('the gateway pipeline', () => {
     w.reviewer('alice');
     w.reviewer('bob');
     for (let i = 0; i < 5; i++) {
-      const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: `DELETE FROM t${i}` });
+      const ask = await w.act(s, { kind: 'sql', sql: `DELETE FROM t${i}` });
       const results = await Promise.allSettled([
         w.gw.answer(ask.approval!.id, 'alice', 'approve', 'yes', 'page'),
         w.gw.answer(ask.approval!.id, 'bob', i % 2 ? 'reject' : 'approve', 'racing', 'api'),
@@ -143,7 +147,7 @@ describe('the gateway pipeline', () => {
     const w = world(loadPolicyText(TWO_REVIEWERS, 'two.yaml'));
     const s = await w.gw.openSession(w.agent('stage-bot', 'staging'), { task: 't', ttlSeconds: 99_999 });
     assert.equal(Date.parse(s.expires) - w.clock.now, 5 * 60_000, 'the TTL is capped by the policy');
-    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' });
+    const ask = await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' });
     assert.equal(Date.parse(ask.approval!.expires) - w.clock.now, 2 * 60_000);
     w.clock.now += 2 * 60_000;
     w.reviewer('alice');
@@ -151,7 +155,7 @@ describe('the gateway pipeline', () => {
     assert.equal(w.store.approval(ask.approval!.id)!.status, 'expired');
     await rejects(w.gw.answer(ask.approval!.id, 'alice', 'approve', 'later', 'api'), 'conflict');
     w.clock.now += 3 * 60_000;
-    const late = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'SELECT 1' });
+    const late = await w.act(s, { kind: 'sql', sql: 'SELECT 1' });
     assert.equal(late.verdict, 'deny');
     assert.equal(late.rule.id, 'gatehouse:session-expired');
     await w.gw.expireDue();
@@ -163,9 +167,9 @@ describe('the gateway pipeline', () => {
   it('halts a session: everything after is denied with the reason, pending approvals are withdrawn', async () => {
     const w = world();
     const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
-    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' });
+    const ask = await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' });
     await w.gw.haltSession(s.session, 'alice', 'it is deleting the wrong table');
-    const after = await w.gw.act(s.session, s.token, { kind: 'shell', command: 'ls' });
+    const after = await w.act(s, { kind: 'shell', command: 'ls' });
     assert.equal(after.verdict, 'deny');
     assert.match(after.reasons[0]!, /halted: it is deleting the wrong table/);
     assert.equal(w.store.approval(ask.approval!.id)!.status, 'rejected');
@@ -194,7 +198,7 @@ describe('the gateway pipeline', () => {
     const s = await w.gw.openSession(agent, { task: 't' });
     const other = await w.gw.openSession(agent, { task: 'u' });
     for (const [id, token] of [[s.session, other.token], [s.session, agent], [s.session, undefined], ['ses_nope', s.token], [s.session, s.token + 'x'], [s.session, `${s.token.slice(0, -1)}${s.token.endsWith('A') ? 'B' : 'A'}`], [s.session, mintToken('session')]] as const) {
-      const err = await rejects(w.gw.act(id, token, { kind: 'shell', command: 'ls' }), 'unauthorized');
+      const err = await rejects(Promise.resolve().then(() => w.gw.authenticateSession(id, token)), 'unauthorized');
       assert.equal(err.message, 'missing or invalid credentials');
     }
     await rejects(w.gw.openSession(s.token, { task: 't' }), 'unauthorized');
@@ -215,7 +219,7 @@ describe('the gateway pipeline', () => {
     const w = world();
     const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 'deploy with ghp_1234567890abcdefghijABCDEFGHIJklmnop' });
     const secret = 'sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz';
-    await w.gw.act(s.session, s.token, { kind: 'shell', command: `curl -X POST -H "Authorization: Bearer ${secret}" https://api.stripe.com/v1/refunds`, reason: `using ${secret}` });
+    await w.act(s, { kind: 'shell', command: `curl -X POST -H "Authorization: Bearer ${secret}" https://api.stripe.com/v1/refunds`, reason: `using ${secret}` });
     const dump = JSON.stringify([...w.store.audit.records()]) + JSON.stringify(w.store.approvals()) + JSON.stringify(w.store.sessions());
     assert.doesNotMatch(dump, /sk_live_51|ghp_1234/);
     assert.match(dump, /REDACTED/);
@@ -226,7 +230,7 @@ describe('the gateway pipeline', () => {
     signingKey(w.store.dir);
     assert.equal(w.gw.checkpoint(), null);
     const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
-    await w.gw.act(s.session, s.token, { kind: 'shell', command: 'ls' });
+    await w.act(s, { kind: 'shell', command: 'ls' });
     assert.equal(w.gw.checkpoint(), 2);
     assert.equal(w.gw.checkpoint(), null);
     const v = verify(w);
@@ -240,11 +244,11 @@ describe('the gateway pipeline', () => {
     // the halt is asked first and commits first; the action is authenticated and decided before that commit
     const [, decision] = await Promise.all([
       w.gw.haltSession(s.session, 'alice', 'stop now'),
-      w.gw.act(s.session, s.token, { kind: 'shell', command: 'git status' }),
+      w.act(s, { kind: 'shell', command: 'git status' }),
     ]);
     assert.equal(decision.verdict, 'deny');
     assert.equal(decision.rule.id, 'gatehouse:session-halted');
-    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' });
+    const ask = await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' });
     assert.equal(ask.verdict, 'deny');
     assert.equal(w.store.approvals().length, 0, 'no approval is created on a halted session');
   });
@@ -252,18 +256,18 @@ describe('the gateway pipeline', () => {
   it('does not honour an approval whose status was set without reviewers\' votes', async () => {
     const w = world();
     const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
-    const ask = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' });
+    const ask = await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' });
     w.store.db.prepare(`UPDATE approvals SET status = 'approved' WHERE id = ?`).run(ask.approval!.id);
-    assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' })).verdict, 'ask');
+    assert.equal((await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' })).verdict, 'ask');
     w.store.db.prepare(`INSERT INTO approval_votes VALUES (?, 'mallory', 'approve', 'me', '2026-11-21T10:00:00Z')`).run(ask.approval!.id);
-    assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM orders' })).verdict, 'ask', 'a vote by a name that is no reviewer does not count');
+    assert.equal((await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' })).verdict, 'ask', 'a vote by a name that is no reviewer does not count');
   });
 
   it('caps the approvals one session may have waiting', async () => {
     const w = world();
     const s = await w.gw.openSession(w.agent('bot', 'staging'), { task: 't' });
-    for (let i = 0; i < MAX_PENDING_PER_SESSION; i++) assert.equal((await w.gw.act(s.session, s.token, { kind: 'sql', sql: `DELETE FROM t${i}` })).verdict, 'ask');
-    const over = await w.gw.act(s.session, s.token, { kind: 'sql', sql: 'DELETE FROM one_more' });
+    for (let i = 0; i < MAX_PENDING_PER_SESSION; i++) assert.equal((await w.act(s, { kind: 'sql', sql: `DELETE FROM t${i}` })).verdict, 'ask');
+    const over = await w.act(s, { kind: 'sql', sql: 'DELETE FROM one_more' });
     assert.equal(over.verdict, 'deny');
     assert.match(over.reasons.at(-1)!, /approvals waiting/);
   });
@@ -273,12 +277,12 @@ describe('the gateway pipeline', () => {
     const agent = w.agent('bot', 'staging');
     const a = await w.gw.openSession(agent, { task: 'a' });
     const b = await w.gw.openSession(agent, { task: 'b' });
-    const d = await w.gw.act(a.session, a.token, { kind: 'shell', command: 'ls' });
+    const d = await w.act(a, { kind: 'shell', command: 'ls' });
     await rejects(w.gw.reportOutcome(b.session, b.token, { decision: d.decision, status: 'ok' }), 'not_found');
     await rejects(w.gw.reportOutcome(a.session, a.token, { decision: 'dec_made_up', status: 'ok' }), 'not_found');
     assert.ok((await w.gw.reportOutcome(a.session, a.token, { decision: d.decision, status: 'ok' })).recorded > 0);
     for (const body of [{ kind: 'constructor' }, { kind: '__proto__' }, { kind: 'toString', x: 1 }, JSON.parse('{"kind":"mcp_tool","server":"s","tool":"t","arguments":{"n":1e400}}')]) {
-      await rejects(w.gw.act(a.session, a.token, body), 'input_invalid');
+      await rejects(w.act(a, body), 'input_invalid');
     }
   });
 });

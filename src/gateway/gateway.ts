@@ -189,9 +189,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * @throws GatehouseError `unauthorized` for a missing or wrong token, or an unknown session.
    */
   authenticateSession(sessionId: string, token: string | undefined): SessionRecord {
-    const hash = token !== undefined && tokenKind(token) === 'session' ? this.store.sessionTokenHash(sessionId) : undefined;
-    if (hash === undefined || token === undefined || !tokenMatches(token, hash)) throw unauthorized();
-    return this.store.session(sessionId) as SessionRecord;
+    const found = token !== undefined && tokenKind(token) === 'session' ? this.store.sessionWithTokenHash(sessionId) : undefined;
+    if (found === undefined || token === undefined || !tokenMatches(token, found.tokenHash)) throw unauthorized();
+    return found.session;
   }
 
   /** A session's state as it stands at `now` (an active session past its expiry is expired). */
@@ -203,11 +203,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * Judges an action in a session: the decision, durable in the audit trail before it returns.
    * An ask creates (or finds) the approval bound to this exact action; an action a reviewer has
    * approved is allowed once.
+   * @param session an authenticated session ({@link authenticateSession}).
    * @param body the action in the corpus format plus `reason` (see {@link readActionBody}).
-   * @throws GatehouseError `unauthorized`, `input_invalid`, `store_unavailable` (the caller denies).
+   * @throws GatehouseError `input_invalid`, `store_unavailable` (the caller denies).
    */
-  async act(sessionId: string, token: string | undefined, body: unknown): Promise<DecisionResult> {
-    const session = this.authenticateSession(sessionId, token);
+  async act(session: SessionRecord, body: unknown): Promise<DecisionResult> {
     const { action, reason, clientId } = readActionBody(body);
     const time = this.now();
     const policy = this.policy();
@@ -229,25 +229,27 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       let verdict = late?.verdict ?? decision.verdict;
       const rule = late?.rule ?? decision.rule;
       const reasons = late?.reasons ?? summary.reasons;
-      let approval: ApprovalRecord | undefined;
+      let approval: Pick<ApprovalRecord, 'id' | 'status' | 'expires' | 'required'> | undefined;
+      let createdApproval: ApprovalRecord | undefined;
       let reviewers: string[] | undefined;
-      let created = false;
       if (verdict === 'ask') {
         approval = this.store.boundApproval(session.id, hash, iso);
         if (approval?.status === 'approved') {
           // INVARIANT: an approval is used only when enough distinct registered reviewers approved it, whatever its status column says
           reviewers = this.store.approvingReviewers(approval.id);
-          if (reviewers.length >= Math.max(approval.required, required) && this.store.moveApproval(approval.id, 'approved', 'used', iso, `used by ${id}`)) verdict = 'allow';
-          else reviewers = undefined;
+          if (reviewers.length >= Math.max(approval.required, required) && this.store.moveApproval(approval.id, 'approved', 'used', iso, `used by ${id}`)) {
+            verdict = 'allow';
+            approval = { ...approval, status: 'used' };
+          } else reviewers = undefined;
         } else if (approval === undefined) {
           if (this.store.pendingCount(session.id) >= MAX_PENDING_PER_SESSION) {
             verdict = 'deny';
             reasons.push(`the session already has ${MAX_PENDING_PER_SESSION} approvals waiting; wait for answers before asking for more`);
           } else {
             const expires = new Date(time.getTime() + policy.approvalSeconds * 1000).toISOString();
-            approval = { id: newId('apr'), session: session.id, actionHash: hash, decisionId: id, action: summary.action, decision: { verdict: decision.verdict, rule, reasons, parts: summary.parts }, reason: summary.agentReason, required, status: 'pending', created: iso, expires, resolved: null, resolution: null, votes: [] };
-            this.store.insertApproval(approval);
-            created = true;
+            createdApproval = { id: newId('apr'), session: session.id, actionHash: hash, decisionId: id, action: summary.action, decision: { verdict: decision.verdict, rule, reasons, parts: summary.parts }, reason: summary.agentReason, required, status: 'pending', created: iso, expires, resolved: null, resolution: null, votes: [] };
+            this.store.insertApproval(createdApproval);
+            approval = createdApproval;
           }
         }
       }
@@ -256,11 +258,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         action: summary.action, actionHash: hash, verdict, rule, reasons, agentReason: summary.agentReason,
         clientId: summary.clientId ?? undefined, credentials: [], approval: approval?.id, reviewers,
       }];
-      if (created && approval) records.push({ time: iso, type: 'approval.created', approval: approval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule, required, expires: approval.expires });
+      if (createdApproval) records.push({ time: iso, type: 'approval.created', approval: createdApproval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule, required, expires: createdApproval.expires });
       this.store.audit.append(...records);
-      return { verdict, rule, reasons, approval: approval === undefined ? undefined : this.store.approval(approval.id), created };
+      return { verdict, rule, reasons, approval, created: createdApproval };
     });
-    if (outcome.created && outcome.approval) this.emit('approval', outcome.approval);
+    if (outcome.created) this.emit('approval', outcome.created);
     const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: outcome.rule, reasons: outcome.reasons };
     if (outcome.approval) result.approval = this.approvalLink(outcome.approval);
     return result;
@@ -279,7 +281,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return null;
   }
 
-  approvalLink(a: ApprovalRecord): NonNullable<DecisionResult['approval']> {
+  approvalLink(a: Pick<ApprovalRecord, 'id' | 'status' | 'expires'>): NonNullable<DecisionResult['approval']> {
     return { id: a.id, status: a.status, expires: a.expires, url: `${this.publicUrl}/#/approvals/${a.id}`, wait: `/v1/approvals/${a.id}/wait` };
   }
 

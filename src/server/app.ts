@@ -59,14 +59,26 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
   const secureCookie = gw.publicUrl.startsWith('https:');
   let verified: { key: string; result: Verification } | null = null;
 
+  // Headers go on the context before the handler: set after, they would force a slower response path.
   app.use('*', async (c, next) => {
-    await next();
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'no-referrer');
     c.header('x-frame-options', 'DENY');
-    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
+    c.header('cache-control', 'no-store');
+    await next();
   });
-  app.use('*', bodyLimit({ maxSize: maxBody, onError: () => { throw new GatehouseError('payload_too_large', `the body is larger than ${maxBody} bytes`); } }));
+  // A declared length is checked without touching the body; only a chunked body is counted as it streams.
+  const streamedLimit = bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(); } });
+  const tooLarge = () => new GatehouseError('payload_too_large', `the body is larger than ${maxBody} bytes`);
+  app.use('*', async (c, next) => {
+    const declared = c.req.header('content-length');
+    if (declared !== undefined) {
+      if (!/^\d+$/.test(declared) || Number(declared) > maxBody) throw tooLarge();
+      return next();
+    }
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    return streamedLimit(c, next);
+  });
 
   app.onError((err, c) => {
     const e = err instanceof GatehouseError ? err : new GatehouseError('internal', 'internal error');
@@ -118,9 +130,9 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
   });
 
   app.post('/v1/sessions/:id/actions', async (c) => {
-    const token = bearer(c);
-    gw.authenticateSession(c.req.param('id'), token);
-    return c.json(await gw.act(c.req.param('id'), token, await json(c)));
+    // INVARIANT: credentials are checked before the body is read, so a wrong token is a 401 whatever the body
+    const session = gw.authenticateSession(c.req.param('id'), bearer(c));
+    return c.json(await gw.act(session, await json(c)));
   });
 
   app.post('/v1/sessions/:id/outcomes', async (c) => {

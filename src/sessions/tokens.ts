@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
  * Bearer tokens and ids. A token is `gatehouse_<kind>_` + 256 random bits (base64url), shown once
@@ -30,7 +30,7 @@ export function tokenKind(token: string): TokenKind | null {
   return m ? (m[1] as TokenKind) : null;
 }
 
-/** A random id with a type prefix: `ses_…`, `apr_…`, `dec_…` (96 bits, base64url). */
+/** A random id with a type prefix: `ses_…`, `apr_…`, `dec_…` (a v4 UUID's 122 random bits, as 32 hex digits). */
 export function newId(prefix: 'ses' | 'apr' | 'dec' | 'web'): string {
-  return `${prefix}_${randomBytes(12).toString('base64url')}`;
+  return `${prefix}_${randomUUID().replace(/-/g, '')}`;
 }

@@ -20,11 +20,23 @@ export const PUBLIC_KEY_FILE = 'audit-signing-key.pub.pem';
 export class SqliteAuditLog {
   private readonly insert: Database.Statement;
   private readonly last: Database.Statement;
+  private readonly lastLink: Database.Statement;
+  private readonly appendAll: Database.Transaction<(bodies: AuditBody[]) => AuditRecord[]>;
 
   /** @param db an open store database (`openDatabase`). @param dir its data directory (for the signing key). */
   constructor(readonly db: Database.Database, readonly dir: string) {
     this.insert = db.prepare('INSERT INTO audit (record) VALUES (?)');
     this.last = db.prepare('SELECT record FROM audit ORDER BY id DESC LIMIT 1');
+    this.lastLink = db.prepare(`SELECT json_extract(record, '$.seq') AS seq, json_extract(record, '$.hash') AS hash FROM audit ORDER BY id DESC LIMIT 1`);
+    this.appendAll = db.transaction((bodies: AuditBody[]) => {
+      let last = this.lastLink.get() as { seq: number; hash: string } | undefined ?? null;
+      return bodies.map((body) => {
+        const record = appendTo(last, body);
+        this.insert.run(JSON.stringify(record));
+        last = record;
+        return record;
+      });
+    });
   }
 
   /** Opens the audit log of a data directory on its own connection. @throws GatehouseError `store_unavailable`, `store_missing`. */
@@ -41,20 +53,11 @@ export class SqliteAuditLog {
   append(...bodies: AuditBody[]): AuditRecord[] {
     try {
       // BEGIN IMMEDIATE: read the head and write after it under one lock (a deferred read-then-write fails with SQLITE_BUSY when another process wrote in between)
-      return this.db.transaction(() => {
-        let last = this.head();
-        return bodies.map((body) => (last = this.insertAfter(last, body)));
-      }).immediate();
+      return this.appendAll.immediate(bodies);
     } catch (err) {
       if (err instanceof GatehouseError) throw err;
       throw new GatehouseError('store_unavailable', `the audit record could not be written: ${(err as Error).message}`, { dir: this.dir });
     }
-  }
-
-  private insertAfter(last: AuditRecord | null, body: AuditBody): AuditRecord {
-    const record = appendTo(last, body);
-    this.insert.run(JSON.stringify(record));
-    return record;
   }
 
   /** The last record in stored order, or null. */

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { GatehouseError } from '../../gatehouse-error.js';
 import { SqliteAuditLog } from './audit.js';
 import { openDatabase } from './db.js';
@@ -92,6 +93,7 @@ export class SqliteStore {
   readonly audit: SqliteAuditLog;
   private queue: Queued[] = [];
   private readonly stmts: Record<string, Database.Statement>;
+  private readonly prepared = new Map<string, Database.Statement>();
 
   private constructor(readonly db: Database.Database, readonly dir: string) {
     this.audit = new SqliteAuditLog(db, dir);
@@ -100,19 +102,28 @@ export class SqliteStore {
       agentByHash: p('SELECT name, environment, created FROM agents WHERE token_hash = ?'),
       reviewerByHash: p('SELECT name, created FROM reviewers WHERE token_hash = ?'),
       session: p('SELECT * FROM sessions WHERE id = ?'),
-      sessionHash: p('SELECT token_hash FROM sessions WHERE id = ?'),
       insertSession: p(`INSERT INTO sessions (id, agent, environment, task, token_hash, workspace, home, created, expires, state)
         VALUES (@id, @agent, @environment, @task, @tokenHash, @workspace, @home, @created, @expires, 'active')`),
       setSessionState: p(`UPDATE sessions SET state = @state, state_reason = @reason, state_by = @by, state_time = @time
         WHERE id = @id AND state = 'active'`),
       approval: p('SELECT * FROM approvals WHERE id = ?'),
       votes: p('SELECT reviewer, vote, reason, time FROM approval_votes WHERE approval = ? ORDER BY time, reviewer'),
-      bound: p(`SELECT * FROM approvals WHERE session = ? AND action_hash = ? AND status IN ('pending', 'approved') AND expires > ? ORDER BY created LIMIT 1`),
+      bound: p(`SELECT id, status, expires, required FROM approvals WHERE session = ? AND action_hash = ? AND status IN ('pending', 'approved') AND expires > ? ORDER BY created LIMIT 1`),
       insertApproval: p(`INSERT INTO approvals (id, session, action_hash, decision_id, action, decision, reason, required, status, created, expires)
         VALUES (@id, @session, @actionHash, @decisionId, @action, @decision, @reason, @required, 'pending', @created, @expires)`),
       insertVote: p('INSERT INTO approval_votes (approval, reviewer, vote, reason, time) VALUES (?, ?, ?, ?, ?)'),
       setApproval: p(`UPDATE approvals SET status = @to, resolved = @time, resolution = @resolution WHERE id = @id AND status = @from`),
     };
+  }
+
+  /** A statement prepared once per connection. */
+  private q(sql: string): Database.Statement {
+    let stmt = this.prepared.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.prepared.set(sql, stmt);
+    }
+    return stmt;
   }
 
   /**
@@ -124,10 +135,50 @@ export class SqliteStore {
     return new SqliteStore(openDatabase(dir, options), dir);
   }
 
-  /** Runs `work` in one write transaction (BEGIN IMMEDIATE: it waits for another process's writer, up to the busy timeout). @throws GatehouseError `store_unavailable` when it cannot commit (nothing was written). */
+  // ── durability ──────────────────────────────────────────────────────────────────────────────
+  // A commit is durable once the WAL's frames are on disk. SQLite would fsync the WAL inside every
+  // commit (synchronous = FULL), blocking the event loop. Instead the connection runs with
+  // synchronous = NORMAL, and the store itself fdatasyncs the WAL after each commit: on the thread
+  // pool for group commits (the next requests are decided meanwhile, and commits made while one
+  // sync runs share the next), synchronously for `transaction`. Nothing is reported as written
+  // before its sync completes. Checkpoints keep SQLite's own syncs.
+
+  private walFd: number | null = null;
+  private syncInFlight: Promise<void> | null = null;
+  private syncNext: Promise<void> | null = null;
+
+  private wal(): number {
+    if (this.walFd === null) {
+      this.walFd = openSync(`${this.db.name}-wal`, 'r');
+      // INVARIANT: from here on, every commit path syncs the WAL itself
+      this.db.pragma('synchronous = NORMAL');
+    }
+    return this.walFd;
+  }
+
+  /** Resolves once everything committed before the call is on disk. */
+  private walSync(): Promise<void> {
+    if (this.syncInFlight === null) {
+      const fd = this.wal();
+      this.syncInFlight = new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
+        this.syncInFlight = null;
+      });
+      return this.syncInFlight;
+    }
+    // the sync under way may have started before this commit: it needs the next one
+    this.syncNext ??= this.syncInFlight.catch(() => undefined).then(() => {
+      this.syncNext = null;
+      return this.walSync();
+    });
+    return this.syncNext;
+  }
+
+  /** Runs `work` in one write transaction (BEGIN IMMEDIATE: it waits for another process's writer, up to the busy timeout) and syncs it to disk. @throws GatehouseError `store_unavailable` when it cannot commit or sync. */
   transaction<T>(work: () => T): T {
     try {
-      return this.db.transaction(work).immediate();
+      const result = this.db.transaction(work).immediate();
+      fdatasyncSync(this.wal());
+      return result;
     } catch (err) {
       throw storeError(err, this.dir);
     }
@@ -167,9 +218,26 @@ export class SqliteStore {
     }
     items.forEach((item, i) => {
       const r = results[i];
-      if (r?.ok) item.resolve(r.value);
-      else item.reject(storeError(r?.error, this.dir));
+      if (r !== undefined && !r.ok) item.reject(storeError(r.error, this.dir));
     });
+    const committed = items.filter((_, i) => results[i]?.ok);
+    if (committed.length === 0) return;
+    let synced: Promise<void>;
+    try {
+      synced = this.walSync();
+    } catch (err) {
+      synced = Promise.reject(err);
+    }
+    synced.then(
+      () => items.forEach((item, i) => {
+        const r = results[i];
+        if (r?.ok) item.resolve(r.value);
+      }),
+      (err) => {
+        const error = storeError(err, this.dir);
+        for (const item of committed) item.reject(error);
+      },
+    );
   }
 
   /** Changes whenever another connection commits (SQLite's `data_version`). */
@@ -182,28 +250,28 @@ export class SqliteStore {
   /** @throws GatehouseError `name_taken` when an agent or reviewer already has the name. */
   addAgent(name: string, environment: string, hash: string, time: string): void {
     this.nameFree(name);
-    this.db.prepare('INSERT INTO agents (name, environment, token_hash, created) VALUES (?, ?, ?, ?)').run(name, environment, hash, time);
+    this.q('INSERT INTO agents (name, environment, token_hash, created) VALUES (?, ?, ?, ?)').run(name, environment, hash, time);
   }
 
   /** @throws GatehouseError `name_taken` when an agent or reviewer already has the name. */
   addReviewer(name: string, hash: string, time: string): void {
     this.nameFree(name);
-    this.db.prepare('INSERT INTO reviewers (name, token_hash, created) VALUES (?, ?, ?)').run(name, hash, time);
+    this.q('INSERT INTO reviewers (name, token_hash, created) VALUES (?, ?, ?)').run(name, hash, time);
   }
 
   // INVARIANT: agents and reviewers share one namespace, so no agent can be a reviewer of itself.
   private nameFree(name: string): void {
-    const taken = this.db.prepare('SELECT 1 FROM agents WHERE name = ? UNION ALL SELECT 1 FROM reviewers WHERE name = ?').get(name, name);
+    const taken = this.q('SELECT 1 FROM agents WHERE name = ? UNION ALL SELECT 1 FROM reviewers WHERE name = ?').get(name, name);
     if (taken !== undefined) throw new GatehouseError('name_taken', `the name \`${name}\` is already an agent or a reviewer`, { name });
   }
 
   /** Replaces an identity's token hash; false when there is no such identity. */
   rotateToken(table: 'agents' | 'reviewers', name: string, hash: string): boolean {
-    return this.db.prepare(`UPDATE ${table} SET token_hash = ? WHERE name = ?`).run(hash, name).changes === 1;
+    return this.q(`UPDATE ${table} SET token_hash = ? WHERE name = ?`).run(hash, name).changes === 1;
   }
 
   removeIdentity(table: 'agents' | 'reviewers', name: string): boolean {
-    return this.db.prepare(`DELETE FROM ${table} WHERE name = ?`).run(name).changes === 1;
+    return this.q(`DELETE FROM ${table} WHERE name = ?`).run(name).changes === 1;
   }
 
   agentByTokenHash(hash: string): Identity | undefined {
@@ -215,11 +283,11 @@ export class SqliteStore {
   }
 
   agents(): Identity[] {
-    return this.db.prepare('SELECT name, environment, created FROM agents ORDER BY name').all() as Identity[];
+    return this.q('SELECT name, environment, created FROM agents ORDER BY name').all() as Identity[];
   }
 
   reviewers(): { name: string; created: string }[] {
-    return this.db.prepare('SELECT name, created FROM reviewers ORDER BY name').all() as { name: string; created: string }[];
+    return this.q('SELECT name, created FROM reviewers ORDER BY name').all() as { name: string; created: string }[];
   }
 
   // ── sessions ────────────────────────────────────────────────────────────────────────────────
@@ -233,8 +301,10 @@ export class SqliteStore {
     return row === undefined ? undefined : sessionFrom(row);
   }
 
-  sessionTokenHash(id: string): string | undefined {
-    return (this.stmts.sessionHash!.get(id) as { token_hash: string } | undefined)?.token_hash;
+  /** A session with the hash of its token, in one read. */
+  sessionWithTokenHash(id: string): { session: SessionRecord; tokenHash: string } | undefined {
+    const row = this.stmts.session!.get(id) as Record<string, string> | undefined;
+    return row === undefined ? undefined : { session: sessionFrom(row), tokenHash: row.token_hash as string };
   }
 
   /** Moves an active session to `state`; false when it was not active. */
@@ -244,22 +314,22 @@ export class SqliteStore {
 
   /** Sessions, newest first. */
   sessions(limit = 200): SessionRecord[] {
-    return (this.db.prepare('SELECT * FROM sessions ORDER BY created DESC LIMIT ?').all(limit) as Record<string, string>[]).map(sessionFrom);
+    return (this.q('SELECT * FROM sessions ORDER BY created DESC LIMIT ?').all(limit) as Record<string, string>[]).map(sessionFrom);
   }
 
   /** True when the audit trail has decision `decision` in session `session`. */
   decisionInSession(session: string, decision: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM audit WHERE json_extract(record, '$.session') = ? AND json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? LIMIT 1`).get(session, decision) !== undefined;
+    return this.q(`SELECT 1 FROM audit WHERE json_extract(record, '$.session') = ? AND json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? LIMIT 1`).get(session, decision) !== undefined;
   }
 
   /** An agent's sessions that are still active. */
   activeSessionsOf(agent: string): SessionRecord[] {
-    return (this.db.prepare(`SELECT * FROM sessions WHERE agent = ? AND state = 'active'`).all(agent) as Record<string, string>[]).map(sessionFrom);
+    return (this.q(`SELECT * FROM sessions WHERE agent = ? AND state = 'active'`).all(agent) as Record<string, string>[]).map(sessionFrom);
   }
 
   /** Active sessions whose time is up at `now`. */
   sessionsDue(now: string): SessionRecord[] {
-    return (this.db.prepare(`SELECT * FROM sessions WHERE state = 'active' AND expires <= ?`).all(now) as Record<string, string>[]).map(sessionFrom);
+    return (this.q(`SELECT * FROM sessions WHERE state = 'active' AND expires <= ?`).all(now) as Record<string, string>[]).map(sessionFrom);
   }
 
   // ── approvals ───────────────────────────────────────────────────────────────────────────────
@@ -273,25 +343,24 @@ export class SqliteStore {
     return row === undefined ? undefined : this.approvalFrom(row);
   }
 
-  /** The live (pending or approved, unexpired at `now`) approval of this exact action in this session. */
-  boundApproval(session: string, actionHash: string, now: string): ApprovalRecord | undefined {
-    const row = this.stmts.bound!.get(session, actionHash, now) as Record<string, unknown> | undefined;
-    return row === undefined ? undefined : this.approvalFrom(row);
+  /** The live (pending or approved, unexpired at `now`) approval of this exact action in this session: its id, status, expiry and reviewers required. */
+  boundApproval(session: string, actionHash: string, now: string): Pick<ApprovalRecord, 'id' | 'status' | 'expires' | 'required'> | undefined {
+    return this.stmts.bound!.get(session, actionHash, now) as Pick<ApprovalRecord, 'id' | 'status' | 'expires' | 'required'> | undefined;
   }
 
   /** Registered reviewers who voted to approve (a vote by a name that is no reviewer does not count). */
   approvingReviewers(approval: string): string[] {
-    return (this.db.prepare(`SELECT v.reviewer FROM approval_votes v JOIN reviewers r ON r.name = v.reviewer WHERE v.approval = ? AND v.vote = 'approve' ORDER BY v.time`).all(approval) as { reviewer: string }[]).map((r) => r.reviewer);
+    return (this.q(`SELECT v.reviewer FROM approval_votes v JOIN reviewers r ON r.name = v.reviewer WHERE v.approval = ? AND v.vote = 'approve' ORDER BY v.time`).all(approval) as { reviewer: string }[]).map((r) => r.reviewer);
   }
 
   /** Approvals of a session still waiting for reviewers. */
   pendingCount(session: string): number {
-    return (this.db.prepare(`SELECT count(*) AS n FROM approvals WHERE session = ? AND status = 'pending'`).get(session) as { n: number }).n;
+    return (this.q(`SELECT count(*) AS n FROM approvals WHERE session = ? AND status = 'pending'`).get(session) as { n: number }).n;
   }
 
   /** A session's approvals in these statuses. */
   openApprovals(session: string): ApprovalRecord[] {
-    return (this.db.prepare(`SELECT * FROM approvals WHERE session = ? AND status IN ('pending', 'approved')`).all(session) as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
+    return (this.q(`SELECT * FROM approvals WHERE session = ? AND status IN ('pending', 'approved')`).all(session) as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
   }
 
   /** Moves an approval from one status to another; false when it was not in `from` (someone else won). */
@@ -312,14 +381,14 @@ export class SqliteStore {
   /** Approvals, newest first; `status` filters. */
   approvals(status?: ApprovalStatus, limit = 200): ApprovalRecord[] {
     const rows = status === undefined
-      ? this.db.prepare('SELECT * FROM approvals ORDER BY created DESC LIMIT ?').all(limit)
-      : this.db.prepare('SELECT * FROM approvals WHERE status = ? ORDER BY created DESC LIMIT ?').all(status, limit);
+      ? this.q('SELECT * FROM approvals ORDER BY created DESC LIMIT ?').all(limit)
+      : this.q('SELECT * FROM approvals WHERE status = ? ORDER BY created DESC LIMIT ?').all(status, limit);
     return (rows as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
   }
 
   /** Pending or approved-but-unused approvals whose time is up at `now`. */
   approvalsDue(now: string): ApprovalRecord[] {
-    return (this.db.prepare(`SELECT * FROM approvals WHERE status IN ('pending', 'approved') AND expires <= ?`).all(now) as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
+    return (this.q(`SELECT * FROM approvals WHERE status IN ('pending', 'approved') AND expires <= ?`).all(now) as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
   }
 
   private approvalFrom(row: Record<string, unknown>): ApprovalRecord {
@@ -335,47 +404,55 @@ export class SqliteStore {
   // ── reviewer sign-ins (the web page) ───────────────────────────────────────────────────────
 
   insertWebSession(idHash: string, reviewer: string, csrf: string, expires: string): void {
-    this.db.prepare('INSERT INTO web_sessions (id_hash, reviewer, csrf, expires) VALUES (?, ?, ?, ?)').run(idHash, reviewer, csrf, expires);
+    this.q('INSERT INTO web_sessions (id_hash, reviewer, csrf, expires) VALUES (?, ?, ?, ?)').run(idHash, reviewer, csrf, expires);
   }
 
   /** The signed-in reviewer of a cookie's hash, while unexpired at `now` and the reviewer still exists. */
   webSession(idHash: string, now: string): { reviewer: string; csrf: string } | undefined {
-    return this.db.prepare(`SELECT w.reviewer, w.csrf FROM web_sessions w JOIN reviewers r ON r.name = w.reviewer WHERE w.id_hash = ? AND w.expires > ?`).get(idHash, now) as { reviewer: string; csrf: string } | undefined;
+    return this.q(`SELECT w.reviewer, w.csrf FROM web_sessions w JOIN reviewers r ON r.name = w.reviewer WHERE w.id_hash = ? AND w.expires > ?`).get(idHash, now) as { reviewer: string; csrf: string } | undefined;
   }
 
   deleteWebSessionsOf(reviewer: string): void {
-    this.db.prepare('DELETE FROM web_sessions WHERE reviewer = ?').run(reviewer);
+    this.q('DELETE FROM web_sessions WHERE reviewer = ?').run(reviewer);
   }
 
   /** Removes sign-ins that ended before `now`. */
   purgeWebSessions(now: string): void {
-    this.db.prepare('DELETE FROM web_sessions WHERE expires <= ?').run(now);
+    this.q('DELETE FROM web_sessions WHERE expires <= ?').run(now);
   }
 
   deleteWebSession(idHash: string): void {
-    this.db.prepare('DELETE FROM web_sessions WHERE id_hash = ?').run(idHash);
+    this.q('DELETE FROM web_sessions WHERE id_hash = ?').run(idHash);
   }
 
   // ── notifications ───────────────────────────────────────────────────────────────────────────
 
   insertNotification(approval: string, target: string, time: string): number {
-    return Number(this.db.prepare(`INSERT INTO notifications (approval, target, status, attempts, updated) VALUES (?, ?, 'sending', 0, ?)`).run(approval, target, time).lastInsertRowid);
+    return Number(this.q(`INSERT INTO notifications (approval, target, status, attempts, updated) VALUES (?, ?, 'sending', 0, ?)`).run(approval, target, time).lastInsertRowid);
   }
 
   updateNotification(id: number, status: NotificationRecord['status'], attempts: number, lastError: string | null, time: string): void {
-    this.db.prepare('UPDATE notifications SET status = ?, attempts = ?, last_error = ?, updated = ? WHERE id = ?').run(status, attempts, lastError, time, id);
+    this.q('UPDATE notifications SET status = ?, attempts = ?, last_error = ?, updated = ? WHERE id = ?').run(status, attempts, lastError, time, id);
   }
 
   failUnfinishedNotifications(error: string, time: string): void {
-    this.db.prepare(`UPDATE notifications SET status = 'failed', last_error = ?, updated = ? WHERE status = 'sending'`).run(error, time);
+    this.q(`UPDATE notifications SET status = 'failed', last_error = ?, updated = ? WHERE status = 'sending'`).run(error, time);
   }
 
   notifications(limit = 100): NotificationRecord[] {
-    return (this.db.prepare('SELECT id, approval, target, status, attempts, last_error AS lastError, updated FROM notifications ORDER BY id DESC LIMIT ?').all(limit)) as NotificationRecord[];
+    return (this.q('SELECT id, approval, target, status, attempts, last_error AS lastError, updated FROM notifications ORDER BY id DESC LIMIT ?').all(limit)) as NotificationRecord[];
   }
 
   close(): void {
     if (this.queue.length > 0) this.flush();
+    if (this.walFd !== null) {
+      try {
+        fdatasyncSync(this.walFd);
+      } finally {
+        closeSync(this.walFd);
+        this.walFd = null;
+      }
+    }
     this.db.close();
   }
 }
