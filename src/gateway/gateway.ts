@@ -98,7 +98,7 @@ export function actionHash(action: Action): string {
  * `id` of its own. Unknown fields are refused, not ignored.
  * @throws GatehouseError `input_invalid` naming what is wrong.
  */
-export function readActionBody(body: unknown): { action: Action; reason: string | null; clientId: string | null } {
+export function readActionBody(body: unknown): { action: Action; hash: string; reason: string | null; clientId: string | null } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatehouseError('input_invalid', 'the body must be a JSON object: an action with `kind`');
   const b = body as Record<string, unknown>;
   const fields = Object.hasOwn(ACTION_FIELDS, String(b.kind)) ? ACTION_FIELDS[String(b.kind)] : undefined;
@@ -111,12 +111,13 @@ export function readActionBody(body: unknown): { action: Action; reason: string 
   const { reason, id, ...rest } = b;
   const read = readAction(rest);
   if (!read.ok) throw new GatehouseError('input_invalid', read.reason);
+  let hash: string;
   try {
-    canonical(read.action);
+    hash = actionHash(read.action);
   } catch (err) {
     throw new GatehouseError('input_invalid', `the action has no canonical form: ${(err as Error).message}`);
   }
-  return { action: read.action, reason: (reason as string | undefined) ?? null, clientId: (id as string | undefined) ?? null };
+  return { action: read.action, hash, reason: (reason as string | undefined) ?? null, clientId: (id as string | undefined) ?? null };
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -208,11 +209,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * @throws GatehouseError `input_invalid`, `store_unavailable` (the caller denies).
    */
   async act(session: SessionRecord, body: unknown): Promise<DecisionResult> {
-    const { action, reason, clientId } = readActionBody(body);
+    const { action, hash, reason, clientId } = readActionBody(body);
     const time = this.now();
     const policy = this.policy();
     const decision = this.refusal(session, policy, time) ?? decide(policy, action, { cwd: session.workspace, home: session.home });
-    const hash = actionHash(action);
     const id = newId('dec');
     const summary = await redactValue({
       action,

@@ -378,11 +378,12 @@ export class SqliteStore {
     }
   }
 
-  /** Approvals, newest first; `status` filters. */
+  /** Approvals, newest first (pending ones: soonest to expire first); `status` filters. */
   approvals(status?: ApprovalStatus, limit = 200): ApprovalRecord[] {
+    // pending ones soonest to expire first, so a flood of new asks cannot push an old one out of view
     const rows = status === undefined
       ? this.q('SELECT * FROM approvals ORDER BY created DESC LIMIT ?').all(limit)
-      : this.q('SELECT * FROM approvals WHERE status = ? ORDER BY created DESC LIMIT ?').all(status, limit);
+      : this.q(`SELECT * FROM approvals WHERE status = ? ORDER BY CASE WHEN status = 'pending' THEN expires END ASC, created DESC LIMIT ?`).all(status, limit);
     return (rows as Record<string, unknown>[]).map((r) => this.approvalFrom(r));
   }
 
