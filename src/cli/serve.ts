@@ -30,7 +30,9 @@ Options:
   --port N           the port (default 7800; 0 picks a free one)
   --public-url URL   the address reviewers reach, used in links (default http://HOST:PORT)
   --webhook URL      POST a Slack-compatible message for each new approval (default
-                     $GATEHOUSE_WEBHOOK_URL); retried with backoff
+                     $GATEHOUSE_WEBHOOK_URL); 5 tries with backoff
+  --webhook-retry-ms N
+                     the first retry's delay in ms (default 1000), doubled for each later one
   --max-body BYTES   largest request body (default 1048576); larger ones get 413
   --checkpoint-seconds N
                      sign an audit checkpoint every N seconds (default 60) and on shutdown
@@ -100,15 +102,20 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const sha256 = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
   const policyFacts = (file: string) => ({ file, sha256: sha256(readFileSync(file)), rules: policy.rules.length });
 
-  // first start: a reviewer to sign in with
+  // first start: a reviewer to sign in with (lost? `gatehouse reviewer rotate admin` prints a new token)
   let reviewerToken: string | null = null;
-  if (store.reviewers().length === 0) {
-    reviewerToken = mintToken('reviewer');
-    const token = reviewerToken;
-    store.transaction(() => {
-      store.addReviewer('admin', tokenHash(token), new Date().toISOString());
-      store.audit.append({ time: new Date().toISOString(), type: 'reviewer.added', reviewer: 'admin', by: 'gatehouse serve (first start)' });
-    });
+  try {
+    if (store.reviewers().length === 0) {
+      const token = mintToken('reviewer');
+      store.transaction(() => {
+        store.addReviewer('admin', tokenHash(token), new Date().toISOString());
+        store.audit.append({ time: new Date().toISOString(), type: 'reviewer.added', reviewer: 'admin', by: 'gatehouse serve (first start)' });
+      });
+      reviewerToken = token;
+    }
+  } catch (err) {
+    store.close();
+    return report(io, err, 'serve');
   }
 
   const server = await new Promise<ReturnType<typeof listen> | Error>((done) => {
