@@ -46,7 +46,7 @@ export async function audit(argv: string[], io: Io): Promise<number> {
       else if (v.ok) {
         io.out(`audit trail intact: ${v.records} records, last signed checkpoint at ${v.lastGoodCheckpoint ?? 'none yet'}\n`);
         const unsigned = v.records - (v.lastGoodCheckpoint ?? 0);
-        if (unsigned > 0) io.out(`  ${unsigned} record${unsigned === 1 ? '' : 's'} after it ${unsigned === 1 ? 'is' : 'are'} not signed yet (the gateway signs at least once a minute and when it stops)\n`);
+        if (unsigned > 0) io.out(`  ${unsigned} record${unsigned === 1 ? '' : 's'}${v.lastGoodCheckpoint === null ? '' : ' after it'} ${unsigned === 1 ? 'is' : 'are'} not signed yet (the gateway signs at least once a minute and when it stops)\n`);
       }
       else {
         io.out(`audit trail TAMPERED: ${v.problems.length} problem${v.problems.length === 1 ? '' : 's'} in ${v.records} records\n`);
