@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Gateway } from '../gateway/gateway.js';
+import { acceptTool, toolDiff } from '../gateway/pins.js';
 import { GatehouseError } from '../gatehouse-error.js';
 import { defaultPolicy, loadPolicyFile } from '../policy/load.js';
 import { mintToken, tokenHash } from '../sessions/tokens.js';
@@ -216,6 +217,44 @@ export async function sessionCommand(argv: string[], io: Io): Promise<number> {
     }
   } catch (err) {
     return report(io, err, 'session', argv.includes('--json'));
+  }
+}
+
+export const PINS_HELP = `Usage:
+  gatehouse pins list [SERVER] [--data DIR] [--json]
+  gatehouse pins accept SERVER TOOL [--data DIR] [--json]
+
+MCP tool pins: the definition (name, description, input schema) of each tool as first listed.
+A tool whose definition changed is denied until a reviewer accepts the new one; accept needs
+GATEHOUSE_REVIEWER_TOKEN. list shows each pin's state and, for a changed tool, the diff.
+`;
+
+/** \`gatehouse pins list|accept\`. */
+export async function pinsCommand(argv: string[], io: Io): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: COMMON });
+    const [sub, server, tool] = positionals;
+    if (values.help || sub === undefined) {
+      io.out(PINS_HELP);
+      return sub === undefined && !values.help ? 2 : 0;
+    }
+    const store = openStore(values.data);
+    try {
+      if (sub === 'list') {
+        const pins = store.toolPins(server);
+        print(io, values.json, { pins }, pins.length === 0 ? 'no pinned tools\n' : pins.map((p) => `${p.server}/${p.tool}  ${p.status}  pinned ${p.pinned} by ${p.pinnedBy}\n${p.status === 'changed' ? toolDiff(p.server, p.definition, p.changedDefinition).replace(/^/gm, '    ') : ''}`).join(''));
+        return 0;
+      }
+      if (sub !== 'accept') throw usage(`unknown subcommand \`${sub}\`; expected list or accept`);
+      if (server === undefined || tool === undefined) throw usage('name the tool: gatehouse pins accept SERVER TOOL');
+      acceptTool(store, server, tool, reviewerFromEnv(store), new Date().toISOString());
+      print(io, values.json, { pin: store.toolPin(server, tool) }, `${server}/${tool}: the new definition is pinned; its calls are judged again\n`);
+      return 0;
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    return report(io, err, 'pins', argv.includes('--json'));
   }
 }
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { agentCommand, approvalCommand, reviewerCommand, sessionCommand } from './admin.js';
+import { agentCommand, approvalCommand, pinsCommand, reviewerCommand, sessionCommand } from './admin.js';
 import { audit } from './audit.js';
 import { check, CHECK_HELP } from './check.js';
 import { processIo, type Io } from './common.js';
 import { hook } from './hook.js';
 import { init } from './init.js';
+import { mcpCommand } from './mcp.js';
 import { policyCommand } from './policy.js';
 import { serveCommand } from './serve.js';
 
@@ -14,6 +15,8 @@ Usage: gatehouse <command> [options]
 
 Commands:
   serve      run the gateway: the agents' API, the reviewers' page, the audit trail
+  mcp        put Gatehouse in front of an MCP server: every tools/call judged, tools pinned
+  pins       list MCP tool pins; accept a tool's changed definition
   agent      register agent identities (each in one environment) and print their tokens
   reviewer   register reviewers and print their sign-in tokens
   session    list sessions, show one with its history, halt one (the kill switch)
@@ -55,6 +58,10 @@ export async function run(argv: string[], io: Io = processIo, stdin: NodeJS.Read
       return audit(rest, io);
     case 'serve':
       return serveCommand(rest, io);
+    case 'mcp':
+      return mcpCommand(rest, io);
+    case 'pins':
+      return pinsCommand(rest, io);
     case 'agent':
       return agentCommand(rest, io);
     case 'reviewer':

@@ -10,6 +10,7 @@ import { GatehouseError } from '../gatehouse-error.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { Verdict } from '../policy/schema.js';
 import { mintToken, newId, tokenHash, tokenKind, tokenMatches } from '../sessions/tokens.js';
+import { toolRefusal } from './pins.js';
 import type { ApprovalRecord, Identity, SessionRecord, SqliteStore } from '../store/sqlite/store.js';
 
 /**
@@ -72,6 +73,13 @@ export const sessionRequestSchema = z.strictObject({
   workspace: ABSOLUTE.optional(),
   home: ABSOLUTE.optional(),
 });
+
+/** @throws GatehouseError `input_invalid` naming the first problems. */
+function readSessionRequest(request: unknown): z.infer<typeof sessionRequestSchema> {
+  const parsed = sessionRequestSchema.safeParse(request);
+  if (!parsed.success) throw new GatehouseError('input_invalid', `the session request: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
 
 /** Fields an action body may carry besides the action's own. */
 const ACTION_FIELDS: Record<string, readonly string[]> = {
@@ -148,9 +156,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   async openSession(agentToken: string | undefined, request: unknown): Promise<OpenedSession> {
     const agent = this.agentByToken(agentToken);
-    const parsed = sessionRequestSchema.safeParse(request);
-    if (!parsed.success) throw new GatehouseError('input_invalid', `the session request: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
-    const req = parsed.data;
+    const req = readSessionRequest(request);
     const policy = this.policy();
     const time = this.now();
     const refuse = async (message: string): Promise<never> => {
@@ -161,6 +167,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (policy.agents !== null && named === undefined) await refuse(`the policy does not name the agent \`${agent.name}\``);
     if (named !== undefined && named.environment !== agent.environment) await refuse(`the agent \`${agent.name}\` is registered for ${agent.environment}, but the policy puts it in ${named.environment}`);
     if (req.environment !== undefined && req.environment !== agent.environment) await refuse(`the agent \`${agent.name}\` is a ${agent.environment} identity: it cannot open a ${req.environment} session`);
+    return this.createSession(agent, req, 'token');
+  }
+
+  /**
+   * Opens a session for an enforcement point that runs with the data directory's trust (a local
+   * \`gatehouse mcp\` without a gateway): no agent token, the agent and environment as given.
+   * @throws GatehouseError \`input_invalid\`, \`store_unavailable\`.
+   */
+  async openLocalSession(agent: string, environment: string, request: SessionRequest): Promise<OpenedSession> {
+    return this.createSession({ name: agent, environment, created: this.now().toISOString() }, readSessionRequest(request), 'local');
+  }
+
+  private async createSession(agent: Identity, req: z.infer<typeof sessionRequestSchema>, via: 'token' | 'local'): Promise<OpenedSession> {
+    const policy = this.policy();
+    const time = this.now();
     const ttlSeconds = Math.min(req.ttlSeconds ?? policy.maxSessionSeconds, policy.maxSessionSeconds);
     const token = mintToken('session');
     const session = {
@@ -171,7 +192,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const task = await redactValue(req.task);
     await this.store.batched(() => {
       this.store.insertSession({ ...session, task });
-      this.store.audit.append({ time: session.created, type: 'session.opened', session: session.id, agent: agent.name, environment: agent.environment, task, expires: session.expires, ttlSeconds, workspace: session.workspace });
+      this.store.audit.append({ time: session.created, type: 'session.opened', session: session.id, agent: agent.name, environment: agent.environment, task, expires: session.expires, ttlSeconds, workspace: session.workspace, via });
     });
     const record = this.store.session(session.id);
     if (record) this.emit('session', record);
@@ -212,7 +233,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { action, hash, reason, clientId } = readActionBody(body);
     const time = this.now();
     const policy = this.policy();
-    const decision = this.refusal(session, policy, time) ?? decide(policy, action, { cwd: session.workspace, home: session.home });
+    const changed = action.kind === 'mcp_tool' ? toolRefusal(this.store, action.server, action.tool) : null;
+    const decision = this.refusal(session, policy, time)
+      ?? (changed === null ? null : { verdict: 'deny' as const, rule: { id: 'gatehouse:tool-changed', file: null, line: null }, reasons: [changed], parts: [] })
+      ?? decide(policy, action, { cwd: session.workspace, home: session.home });
     const id = newId('dec');
     const summary = await redactValue({
       action,
@@ -290,7 +314,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * @throws GatehouseError `unauthorized`, `input_invalid`, `not_found` (no such decision in the session), `store_unavailable`.
    */
   async reportOutcome(sessionId: string, token: string | undefined, body: unknown): Promise<{ recorded: number }> {
-    const session = this.authenticateSession(sessionId, token);
+    return this.recordOutcome(this.authenticateSession(sessionId, token), body);
+  }
+
+  /** {@link reportOutcome} for an authenticated session. */
+  async recordOutcome(session: SessionRecord, body: unknown): Promise<{ recorded: number }> {
     const parsed = outcomeSchema.safeParse(body);
     if (!parsed.success) throw new GatehouseError('input_invalid', `the outcome: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     if (!this.store.decisionInSession(session.id, parsed.data.decision)) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);

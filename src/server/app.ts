@@ -7,6 +7,7 @@ import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Verification } from '../audit/chain.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { acceptTool, pinTools, type ToolDefinition } from '../gateway/pins.js';
 import { GatehouseError } from '../gatehouse-error.js';
 import { signingKey } from '../store/sqlite/audit.js';
 import type { ApprovalRecord, SessionRecord } from '../store/sqlite/store.js';
@@ -141,6 +142,13 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     return c.json(await gw.reportOutcome(c.req.param('id'), token, await json(c)), 201);
   });
 
+  app.post('/v1/sessions/:id/tools', async (c) => {
+    const session = gw.authenticateSession(c.req.param('id'), bearer(c));
+    const body = (await json(c)) as { server?: unknown; tools?: unknown };
+    if (body === null || typeof body !== 'object' || typeof body.server !== 'string' || body.server === '' || !Array.isArray(body.tools)) throw new GatehouseError('input_invalid', 'send {"server": NAME, "tools": [...]} as listed by tools/list');
+    return c.json(await pinTools(gw.store, session, body.server, body.tools as ToolDefinition[], new Date().toISOString()));
+  });
+
   app.post('/v1/sessions/:id/close', async (c) => c.json(sessionView(gw, await gw.closeSession(c.req.param('id'), bearer(c)))));
 
   /** An approval for its session's token, or for a reviewer. */
@@ -234,6 +242,17 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
       verified = { key, result: gw.store.audit.verify(signingKey(gw.store.dir).publicKey) };
     }
     return c.json(verified.result);
+  });
+
+  app.get('/v1/pins', (c) => {
+    reviewer(c);
+    return c.json({ pins: gw.store.toolPins(c.req.query('server')) });
+  });
+
+  app.post('/v1/pins/:server/:tool/accept', (c) => {
+    const r = reviewer(c);
+    acceptTool(gw.store, c.req.param('server'), c.req.param('tool'), r.name, new Date().toISOString());
+    return c.json(gw.store.toolPin(c.req.param('server'), c.req.param('tool')) ?? {});
   });
 
   app.get('/v1/notifications', (c) => {

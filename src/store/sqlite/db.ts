@@ -38,6 +38,10 @@ const SCHEMA = `
     reason TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (approval, reviewer));
   CREATE TABLE IF NOT EXISTS web_sessions (
     id_hash TEXT PRIMARY KEY, reviewer TEXT NOT NULL, csrf TEXT NOT NULL, expires TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS tool_pins (
+    server TEXT NOT NULL, tool TEXT NOT NULL, hash TEXT NOT NULL, definition TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pinned', 'changed')), changed_hash TEXT, changed_definition TEXT,
+    pinned TEXT NOT NULL, pinned_by TEXT NOT NULL, PRIMARY KEY (server, tool));
   CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, approval TEXT NOT NULL, target TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed')),

@@ -67,6 +67,21 @@ export interface ApprovalRecord {
   votes: Vote[];
 }
 
+/** An MCP tool's pinned definition (its name, description and input schema) and any change seen since. */
+export interface ToolPin {
+  server: string;
+  tool: string;
+  /** Hex SHA-256 of the canonical pinned definition. */
+  hash: string;
+  definition: unknown;
+  /** `changed`: the server now describes the tool differently; calls are denied until a reviewer accepts it. */
+  status: 'pinned' | 'changed';
+  changedHash: string | null;
+  changedDefinition: unknown;
+  pinned: string;
+  pinnedBy: string;
+}
+
 export interface NotificationRecord {
   id: number;
   approval: string;
@@ -426,6 +441,30 @@ export class SqliteStore {
     this.q('DELETE FROM web_sessions WHERE id_hash = ?').run(idHash);
   }
 
+  // ── MCP tool pins ───────────────────────────────────────────────────────────────────────────
+
+  toolPins(server?: string): ToolPin[] {
+    const rows = server === undefined ? this.q('SELECT * FROM tool_pins ORDER BY server, tool').all() : this.q('SELECT * FROM tool_pins WHERE server = ? ORDER BY tool').all(server);
+    return (rows as Record<string, string | null>[]).map(pinFrom);
+  }
+
+  toolPin(server: string, tool: string): ToolPin | undefined {
+    const row = this.q('SELECT * FROM tool_pins WHERE server = ? AND tool = ?').get(server, tool) as Record<string, string | null> | undefined;
+    return row === undefined ? undefined : pinFrom(row);
+  }
+
+  /** Pins a definition (first sight, or a reviewer accepting a change). */
+  pinTool(server: string, tool: string, hash: string, definition: unknown, time: string, by: string): void {
+    this.q(`INSERT INTO tool_pins (server, tool, hash, definition, status, pinned, pinned_by) VALUES (?, ?, ?, ?, 'pinned', ?, ?)
+      ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition, status = 'pinned', changed_hash = NULL, changed_definition = NULL, pinned = excluded.pinned, pinned_by = excluded.pinned_by`)
+      .run(server, tool, hash, JSON.stringify(definition), time, by);
+  }
+
+  /** Marks a pinned tool as changed to `hash`; the pinned definition stays until a reviewer accepts. */
+  markToolChanged(server: string, tool: string, hash: string, definition: unknown): void {
+    this.q(`UPDATE tool_pins SET status = 'changed', changed_hash = ?, changed_definition = ? WHERE server = ? AND tool = ?`).run(hash, JSON.stringify(definition), server, tool);
+  }
+
   // ── notifications ───────────────────────────────────────────────────────────────────────────
 
   insertNotification(approval: string, target: string, time: string): number {
@@ -456,6 +495,15 @@ export class SqliteStore {
     }
     this.db.close();
   }
+}
+
+function pinFrom(row: Record<string, string | null>): ToolPin {
+  return {
+    server: row.server as string, tool: row.tool as string, hash: row.hash as string, definition: JSON.parse(row.definition as string),
+    status: row.status as ToolPin['status'], changedHash: row.changed_hash ?? null,
+    changedDefinition: row.changed_definition === null || row.changed_definition === undefined ? null : JSON.parse(row.changed_definition),
+    pinned: row.pinned as string, pinnedBy: row.pinned_by as string,
+  };
 }
 
 function sessionFrom(row: Record<string, string>): SessionRecord {
