@@ -6,6 +6,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Gateway } from '../gateway/gateway.js';
 import { localJudge, remoteJudge, type Judge } from '../enforcers/mcp/judge.js';
+import { listenForAgents } from '../enforcers/mcp/listen.js';
 import { McpProxy } from '../enforcers/mcp/proxy.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import { preparePolicy, report, splitAtDashes, usage, type Io } from './common.js';
@@ -14,6 +15,7 @@ export const MCP_HELP = `Usage:
   gatehouse mcp [--policy FILE] [--data DIR] [options] -- COMMAND ARGS…
   gatehouse mcp --gateway URL --token AGENT_TOKEN [options] -- COMMAND ARGS…
   gatehouse mcp … --upstream-url URL
+  gatehouse mcp … --listen HOST:PORT -- COMMAND ARGS…
 
 Puts Gatehouse in front of an MCP server. It starts COMMAND (an MCP server over stdio), or
 reaches --upstream-url (Streamable HTTP), and serves the agent over stdio. Every message passes
@@ -37,6 +39,9 @@ Options:
   --agent NAME        without --gateway: the agent's name in the audit trail (default mcp-agent)
   --environment ENV   without --gateway: its environment (default development)
   --timeout SECONDS   how long a forwarded request may wait for the server (default 60)
+  --listen HOST:PORT  serve agents over Streamable HTTP at http://HOST:PORT/mcp instead of stdio:
+                      each MCP session gets its own upstream and Gatehouse session; with
+                      --gateway, each agent sends its own token as Authorization: Bearer
 
 Claude Code (.mcp.json):
   {"mcpServers": {"filesystem": {"command": "gatehouse", "args": ["mcp", "--", "npx", "-y",
@@ -55,17 +60,18 @@ export function serverName(command: string[]): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '-') || 'mcp';
 }
 
-/** `gatehouse mcp`: resolves when either side has closed. */
+/** `gatehouse mcp`: resolves when the agent side has closed (stdio) or on SIGTERM/SIGINT (--listen). */
 export async function mcpCommand(argv: string[], io: Io): Promise<number> {
   const { options, rest } = splitAtDashes(argv);
-  let proxy: McpProxy;
+  let done: Promise<void>;
+  let stop: (why: string) => void;
   try {
     const { values } = parseArgs({
       args: options,
       options: {
         policy: { type: 'string' }, data: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' }, 'upstream-url': { type: 'string' },
-        name: { type: 'string' }, cwd: { type: 'string' }, home: { type: 'string' }, task: { type: 'string' }, agent: { type: 'string' }, environment: { type: 'string' },
-        timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        listen: { type: 'string' }, name: { type: 'string' }, cwd: { type: 'string' }, home: { type: 'string' }, task: { type: 'string' }, agent: { type: 'string' },
+        environment: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
@@ -76,52 +82,86 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
     const url = values['upstream-url'];
     if ((command.length === 0) === (url === undefined)) throw usage('give the server: -- COMMAND ARGS…, or --upstream-url URL (one of them)');
     if (values.gateway !== undefined && values.policy !== undefined) throw usage('--policy is for the standalone proxy; with --gateway, the gateway\'s policy decides');
-    if ((values.gateway === undefined) !== (values.token === undefined)) throw usage('--gateway and --token go together (the token is an agent token: gatehouse agent add NAME)');
+    if (values.token !== undefined && values.gateway === undefined) throw usage('--token is an agent token for --gateway URL');
+    if (values.gateway !== undefined && values.token === undefined && values.listen === undefined) throw usage('--gateway needs --token AGENT_TOKEN (gatehouse agent add NAME prints one)');
     const timeout = Number(values.timeout ?? 60);
     if (!Number.isFinite(timeout) || timeout < 1 || timeout > 3600) throw usage('--timeout is seconds, 1–3600');
+    const listen = values.listen === undefined ? null : /^(.+):(\d+)$/.exec(values.listen);
+    if (values.listen !== undefined && (listen === null || Number(listen[2]) > 65535)) throw usage('--listen is HOST:PORT, e.g. 127.0.0.1:7900');
     const server = values.name ?? (url !== undefined ? new URL(url).hostname : serverName(command));
     const cwd = resolve(values.cwd ?? process.cwd());
     const home = resolve(values.home ?? process.env.HOME ?? '/');
     const request = { task: values.task ?? `MCP: ${server}`, workspace: cwd, home };
     const log = (line: string) => io.err(`gatehouse mcp (${server}): ${line}\n`);
+    const proxyOptions = { server, cwd, requestTimeoutMs: timeout * 1000, log };
 
-    let judge: Judge;
-    if (values.gateway !== undefined) judge = await remoteJudge(values.gateway.replace(/\/$/, ''), values.token as string, request);
-    else {
+    // where decisions come from: a gateway service, or the policy here with the local data directory
+    let judgeFor: (token: string | undefined) => Promise<Judge>;
+    let closeLocal = () => undefined as void;
+    if (values.gateway !== undefined) {
+      const gatewayUrl = values.gateway.replace(/\/$/, '');
+      judgeFor = (token) => {
+        const t = token ?? values.token;
+        if (t === undefined) return Promise.reject(new Error('the gateway answered 401: no agent token'));
+        return remoteJudge(gatewayUrl, t, request);
+      };
+    } else {
       const policy = await preparePolicy(values.policy);
       const store = SqliteStore.open(resolve(values.data ?? '.gatehouse'));
       const gw = new Gateway(store, () => policy, '');
-      const local = await localJudge(gw, values.agent ?? 'mcp-agent', values.environment ?? 'development', request);
       // this process keeps the trail here: it signs a checkpoint each minute and when it ends
       const checkpoints = setInterval(() => {
         try {
           gw.checkpoint();
         } catch (err) {
-          io.err(`gatehouse mcp: checkpoint failed: ${(err as Error).message}\n`);
+          log(`checkpoint failed: ${(err as Error).message}`);
         }
       }, 60_000);
       checkpoints.unref();
-      judge = { ...local, close: async () => { clearInterval(checkpoints); await local.close(); store.close(); } };
+      closeLocal = () => {
+        clearInterval(checkpoints);
+        store.close();
+      };
+      judgeFor = () => localJudge(gw, values.agent ?? 'mcp-agent', values.environment ?? 'development', request);
     }
-    const upstream: Transport = url !== undefined
+    const upstream = (): Transport => url !== undefined
       ? new StreamableHTTPClientTransport(new URL(url))
       : new StdioClientTransport({ command: command[0] as string, args: command.slice(1), env: process.env as Record<string, string>, stderr: 'inherit' });
-    proxy = new McpProxy(new StdioServerTransport(), upstream, judge, { server, cwd, requestTimeoutMs: timeout * 1000, log });
-    try {
-      await proxy.start();
-    } catch (err) {
-      await judge.close();
-      throw err;
+
+    if (listen !== null) {
+      const listening = await listenForAgents(listen[1] as string, Number(listen[2]), async (token) => ({ upstream: upstream(), judge: await judgeFor(token) }), proxyOptions);
+      log(`serving agents at ${listening.url}`);
+      io.out(`${JSON.stringify({ listening: listening.url })}\n`);
+      let finished!: () => void;
+      done = new Promise((r) => (finished = r));
+      stop = (why) => {
+        log(why);
+        void listening.close().finally(() => {
+          closeLocal();
+          finished();
+        });
+      };
+    } else {
+      const judge = await judgeFor(undefined);
+      const proxy = new McpProxy(new StdioServerTransport(), upstream(), judge, proxyOptions);
+      try {
+        await proxy.start();
+      } catch (err) {
+        await judge.close();
+        closeLocal();
+        throw err;
+      }
+      log(`session ${judge.session}: judging tools/call of ${command.length > 0 ? command.join(' ') : url}`);
+      done = proxy.done.then(closeLocal);
+      stop = (why) => void proxy.shutdown(why);
+      // the agent going away (end of input) ends the session and stops the server
+      process.stdin.once('end', () => stop('the agent closed its input'));
     }
-    log(`session ${judge.session}: judging tools/call of ${command.length > 0 ? command.join(' ') : url}`);
   } catch (err) {
     return report(io, err, 'mcp');
   }
-  // the agent going away (end of input, or a signal) ends the session and stops the server
-  const stop = (why: string) => void proxy.shutdown(why);
-  process.stdin.once('end', () => stop('the agent closed its input'));
   process.once('SIGTERM', () => stop('stopped by SIGTERM'));
   process.once('SIGINT', () => stop('stopped by SIGINT'));
-  await proxy.done;
+  await done;
   return 0;
 }

@@ -211,3 +211,65 @@ describe('gatehouse mcp in front of @modelcontextprotocol/server-everything', ()
     }
   });
 });
+
+describe('gatehouse mcp over Streamable HTTP', () => {
+  const everythingPolicy = (dir: string) => {
+    const file = join(dir, 'everything.yaml');
+    writeFileSync(file, 'version: 1\nrules:\n  - { id: echo, verdict: allow, kind: mcp_tool, server: everything, tool: echo }\n');
+    return file;
+  };
+
+  it('reaches a Streamable HTTP upstream (--upstream-url)', async () => {
+    const { ws, data } = workspace();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const upstream = spawn('node', [EVERYTHING, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    upstream.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    try {
+      await until(() => /listening on port/.test(log), 'the upstream listens');
+      const transport = new StdioClientTransport({ command: BIN, args: ['mcp', '--data', data, '--cwd', ws, '--name', 'everything', '--policy', everythingPolicy(ws), '--upstream-url', `http://127.0.0.1:${port}/mcp`], stderr: 'ignore' });
+      const client = new Client({ name: 't', version: '1' });
+      await client.connect(transport);
+      assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'over http' } })), /over http/);
+      assert.equal((await client.callTool({ name: 'get-env', arguments: {} })).isError, true);
+      await client.close();
+    } finally {
+      upstream.kill();
+    }
+  });
+
+  it('serves agents over Streamable HTTP (--listen), one Gatehouse session per MCP session, with their own tokens', async () => {
+    const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+    const gw = await startGateway();
+    const { ws } = workspace();
+    const proc = spawn(BIN, ['mcp', '--gateway', gw.url, '--listen', '127.0.0.1:0', '--cwd', ws, '--', 'node', EVERYTHING, 'stdio'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await until(() => out.includes('listening'), 'the proxy listens');
+      const url = new URL(JSON.parse(out.split('\n')[0] as string).listening as string);
+      const connect = async (token: string | undefined) => {
+        const client = new Client({ name: 't', version: '1' });
+        await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } } }));
+        return client;
+      };
+      await assert.rejects(connect(undefined), /401|credentials/);
+      await assert.rejects(connect('gatehouse_agent_' + 'A'.repeat(43)), /401|credentials/);
+      const a = await connect(addAgent(gw.dir, 'alpha'));
+      const b = await connect(addAgent(gw.dir, 'beta'));
+      const denied = await a.callTool({ name: 'get-env', arguments: {} });
+      assert.equal(denied.isError, true);
+      await b.callTool({ name: 'echo', arguments: { message: 'b' } });
+      const sessions = (await call(`${gw.url}/v1/sessions`, { token: gw.reviewerToken! })).body.sessions.map((s: { agent: string }) => s.agent).sort();
+      assert.deepEqual(sessions, ['alpha', 'beta']);
+      const rebinding = await fetch(url, { method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}' });
+      assert.equal(rebinding.status, 403, 'a request addressed to another host is refused');
+      await a.close();
+      await b.close();
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+      await gw.stop();
+    }
+  });
+});
