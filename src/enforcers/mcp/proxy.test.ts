@@ -262,8 +262,17 @@ describe('gatehouse mcp over Streamable HTTP', () => {
       await b.callTool({ name: 'echo', arguments: { message: 'b' } });
       const sessions = (await call(`${gw.url}/v1/sessions`, { token: gw.reviewerToken! })).body.sessions.map((s: { agent: string }) => s.agent).sort();
       assert.deepEqual(sessions, ['alpha', 'beta']);
-      const rebinding = await fetch(url, { method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}' });
-      assert.equal(rebinding.status, 403, 'a request addressed to another host is refused');
+      // fetch will not send another Host header; node:http will, as a browser on a rebound name would
+      const { request } = await import('node:http');
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = request(url, { method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.on('error', reject);
+        req.end('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}');
+      });
+      assert.equal(status, 403, 'a request addressed to another host is refused');
       await a.close();
       await b.close();
     } finally {
