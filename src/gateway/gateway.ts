@@ -323,7 +323,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!parsed.success) throw new GatehouseError('input_invalid', `the outcome: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     if (!this.store.decisionInSession(session.id, parsed.data.decision)) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);
     const o = await redactValue(parsed.data);
-    const [record] = await this.store.batched(() => this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o }));
+    // an outcome is recorded after the fact: it does not wait for its own sync (the next decision's sync covers it)
+    const [record] = await this.store.batched(() => this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o }), { sync: false });
     return { recorded: record?.seq ?? 0 };
   }
 

@@ -14,6 +14,7 @@ export const DB_FILE = 'gatehouse.db';
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS audit_session ON audit (json_extract(record, '$.session')) WHERE json_extract(record, '$.session') IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS audit_decision ON audit (json_extract(record, '$.decision')) WHERE json_extract(record, '$.type') = 'decision';
   CREATE TABLE IF NOT EXISTS audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, checkpoint TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS agents (
     name TEXT PRIMARY KEY, environment TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL);

@@ -94,6 +94,8 @@ export interface NotificationRecord {
 
 interface Queued {
   work: () => unknown;
+  /** False: settle at commit, without waiting for the WAL sync (the next sync covers it). */
+  sync: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -203,11 +205,12 @@ export class SqliteStore {
    * Group commit: `work` runs with the others queued in this turn of the event loop, each in its own
    * savepoint inside one transaction, and the promise settles once that transaction is durable.
    * A `work` that throws rolls back only its own changes; a commit that fails rejects every one
-   * with `store_unavailable`.
+   * with `store_unavailable`. `sync: false` is for records written after the fact (an outcome):
+   * the promise settles at commit, and the next sync (or SQLite's checkpoint) makes it durable.
    */
-  batched<T>(work: () => T): Promise<T> {
+  batched<T>(work: () => T, options: { sync?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ work, sync: options.sync ?? true, resolve: resolve as (v: unknown) => void, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
   }
@@ -237,6 +240,13 @@ export class SqliteStore {
     });
     const committed = items.filter((_, i) => results[i]?.ok);
     if (committed.length === 0) return;
+    if (committed.every((item) => !item.sync)) {
+      items.forEach((item, i) => {
+        const r = results[i];
+        if (r?.ok) item.resolve(r.value);
+      });
+      return;
+    }
     let synced: Promise<void>;
     try {
       synced = this.walSync();
@@ -334,7 +344,7 @@ export class SqliteStore {
 
   /** True when the audit trail has decision `decision` in session `session`. */
   decisionInSession(session: string, decision: string): boolean {
-    return this.q(`SELECT 1 FROM audit WHERE json_extract(record, '$.session') = ? AND json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? LIMIT 1`).get(session, decision) !== undefined;
+    return this.q(`SELECT 1 FROM audit INDEXED BY audit_decision WHERE json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? AND json_extract(record, '$.session') = ? LIMIT 1`).get(decision, session) !== undefined;
   }
 
   /** An agent's sessions that are still active. */
