@@ -8,6 +8,7 @@ import { init } from './init.js';
 import { mcpCommand } from './mcp.js';
 import { policyCommand } from './policy.js';
 import { serveCommand } from './serve.js';
+import { toolsCommand } from './tools.js';
 
 export const HELP = `Gatehouse — a policy gateway between AI agents and the systems they act on.
 
@@ -16,6 +17,7 @@ Usage: gatehouse <command> [options]
 Commands:
   serve      run the gateway: the agents' API, the reviewers' page, the audit trail
   mcp        put Gatehouse in front of an MCP server: every tools/call judged, tools pinned
+  tools      an MCP server of governed tools (sql_query) whose limits hold in the database
   pins       list MCP tool pins; accept a tool's changed definition
   agent      register agent identities (each in one environment) and print their tokens
   reviewer   register reviewers and print their sign-in tokens
@@ -62,6 +64,8 @@ export async function run(argv: string[], io: Io = processIo, stdin: NodeJS.Read
       return mcpCommand(rest, io);
     case 'pins':
       return pinsCommand(rest, io);
+    case 'tools':
+      return toolsCommand(rest, io);
     case 'agent':
       return agentCommand(rest, io);
     case 'reviewer':

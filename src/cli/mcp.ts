@@ -4,12 +4,10 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { Gateway } from '../gateway/gateway.js';
-import { localJudge, remoteJudge, type Judge } from '../enforcers/mcp/judge.js';
+import { judges } from '../enforcers/mcp/judge.js';
 import { listenForAgents } from '../enforcers/mcp/listen.js';
 import { McpProxy } from '../enforcers/mcp/proxy.js';
-import { SqliteStore } from '../store/sqlite/store.js';
-import { preparePolicy, report, splitAtDashes, usage, type Io } from './common.js';
+import { report, splitAtDashes, usage, type Io } from './common.js';
 
 export const MCP_HELP = `Usage:
   gatehouse mcp [--policy FILE] [--data DIR] [options] -- COMMAND ARGS…
@@ -95,35 +93,9 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
     const log = (line: string) => io.err(`gatehouse mcp (${server}): ${line}\n`);
     const proxyOptions = { server, cwd, requestTimeoutMs: timeout * 1000, log };
 
-    // where decisions come from: a gateway service, or the policy here with the local data directory
-    let judgeFor: (token: string | undefined) => Promise<Judge>;
-    let closeLocal = () => undefined as void;
-    if (values.gateway !== undefined) {
-      const gatewayUrl = values.gateway.replace(/\/$/, '');
-      judgeFor = (token) => {
-        const t = token ?? values.token;
-        if (t === undefined) return Promise.reject(new Error('the gateway answered 401: no agent token'));
-        return remoteJudge(gatewayUrl, t, request);
-      };
-    } else {
-      const policy = await preparePolicy(values.policy);
-      const store = SqliteStore.open(resolve(values.data ?? '.gatehouse'));
-      const gw = new Gateway(store, () => policy, '');
-      // this process keeps the trail here: it signs a checkpoint each minute and when it ends
-      const checkpoints = setInterval(() => {
-        try {
-          gw.checkpoint();
-        } catch (err) {
-          log(`checkpoint failed: ${(err as Error).message}`);
-        }
-      }, 60_000);
-      checkpoints.unref();
-      closeLocal = () => {
-        clearInterval(checkpoints);
-        store.close();
-      };
-      judgeFor = () => localJudge(gw, values.agent ?? 'mcp-agent', values.environment ?? 'development', request);
-    }
+    const source = await judges({ ...values, request, log });
+    const judgeFor = source.judgeFor;
+    const closeLocal = () => source.close();
     const upstream = (): Transport => url !== undefined
       ? new StreamableHTTPClientTransport(new URL(url))
       : new StdioClientTransport({ command: command[0] as string, args: command.slice(1), env: process.env as Record<string, string>, stderr: 'inherit' });

@@ -90,7 +90,21 @@ const ACTION_FIELDS: Record<string, readonly string[]> = {
   file_read: ['path', 'cwd'],
   file_write: ['path', 'content', 'cwd'],
 };
-const ENVELOPE_FIELDS = ['kind', 'reason', 'id'];
+const ENVELOPE_FIELDS = ['kind', 'reason', 'id', 'observed', 'measure'];
+
+/**
+ * What an enforcement point that runs the action measured before deciding (sql_query's dry run):
+ * each statement's command and the rows it touches. It can only raise the verdict (limits), and it
+ * is part of what an approval is bound to: a different count needs a new approval.
+ */
+const observedSchema = z.strictObject({
+  statements: z.array(z.strictObject({
+    command: z.string().min(1).max(40),
+    tables: z.array(z.string().max(200)).max(20).default([]),
+    rows: z.number().int().min(0),
+  })).min(1).max(1000),
+});
+export type Observed = z.infer<typeof observedSchema>;
 
 /** Defaults for a session that names no workspace or home. */
 export const DEFAULT_WORKSPACE = '/workspace';
@@ -106,7 +120,7 @@ export function actionHash(action: Action): string {
  * `id` of its own. Unknown fields are refused, not ignored.
  * @throws GatehouseError `input_invalid` naming what is wrong.
  */
-export function readActionBody(body: unknown): { action: Action; hash: string; reason: string | null; clientId: string | null } {
+export function readActionBody(body: unknown): { action: Action; hash: string; reason: string | null; clientId: string | null; observed: Observed | null; measure: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatehouseError('input_invalid', 'the body must be a JSON object: an action with `kind`');
   const b = body as Record<string, unknown>;
   const fields = Object.hasOwn(ACTION_FIELDS, String(b.kind)) ? ACTION_FIELDS[String(b.kind)] : undefined;
@@ -116,16 +130,23 @@ export function readActionBody(body: unknown): { action: Action; hash: string; r
   }
   if (b.reason !== undefined && (typeof b.reason !== 'string' || b.reason.length > MAX_REASON)) throw new GatehouseError('input_invalid', `\`reason\` must be a string of at most ${MAX_REASON} characters`);
   if (b.id !== undefined && (typeof b.id !== 'string' || b.id.length > 200)) throw new GatehouseError('input_invalid', '`id` must be a string of at most 200 characters');
-  const { reason, id, ...rest } = b;
+  if (b.measure !== undefined && typeof b.measure !== 'boolean') throw new GatehouseError('input_invalid', '`measure` must be true or false');
+  const { reason, id, observed: rawObserved, measure, ...rest } = b;
   const read = readAction(rest);
   if (!read.ok) throw new GatehouseError('input_invalid', read.reason);
+  let observed: Observed | null = null;
+  if (rawObserved !== undefined) {
+    const o = observedSchema.safeParse(rawObserved);
+    if (!o.success) throw new GatehouseError('input_invalid', `\`observed\`: ${o.error.issues[0]?.path.join('.') ?? ''} ${o.error.issues[0]?.message ?? ''}`);
+    observed = o.data;
+  }
   let hash: string;
   try {
-    hash = actionHash(read.action);
+    hash = observed === null ? actionHash(read.action) : createHash('sha256').update(canonical({ action: read.action, observed }), 'utf8').digest('hex');
   } catch (err) {
     throw new GatehouseError('input_invalid', `the action has no canonical form: ${(err as Error).message}`);
   }
-  return { action: read.action, hash, reason: (reason as string | undefined) ?? null, clientId: (id as string | undefined) ?? null };
+  return { action: read.action, hash, reason: (reason as string | undefined) ?? null, clientId: (id as string | undefined) ?? null, observed, measure: measure === true };
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -230,13 +251,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * @throws GatehouseError `input_invalid`, `store_unavailable` (the caller denies).
    */
   async act(session: SessionRecord, body: unknown): Promise<DecisionResult> {
-    const { action, hash, reason, clientId } = readActionBody(body);
+    const { action, hash, reason, clientId, observed, measure } = readActionBody(body);
     const time = this.now();
     const policy = this.policy();
     const changed = action.kind === 'mcp_tool' ? toolRefusal(this.store, action.server, action.tool) : null;
-    const decision = this.refusal(session, policy, time)
+    const judged = this.refusal(session, policy, time)
       ?? (changed === null ? null : { verdict: 'deny' as const, rule: { id: 'gatehouse:tool-changed', file: null, line: null }, reasons: [changed], parts: [] })
       ?? decide(policy, action, { cwd: session.workspace, home: session.home });
+    const decision = observed === null ? judged : withLimits(judged, observed, policy, this.store.rowsTouched(session.id));
     const id = newId('dec');
     const summary = await redactValue({
       action,
@@ -265,6 +287,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
             verdict = 'allow';
             approval = { ...approval, status: 'used' };
           } else reviewers = undefined;
+        } else if (approval === undefined && measure) {
+          // the enforcement point measures first (a dry run) and asks again with what it observed: the approval is made then
+          reasons.push('the rows it touches are being counted before a reviewer is asked');
         } else if (approval === undefined) {
           if (this.store.pendingCount(session.id) >= MAX_PENDING_PER_SESSION) {
             verdict = 'deny';
@@ -324,7 +349,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!this.store.decisionInSession(session.id, parsed.data.decision)) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);
     const o = await redactValue(parsed.data);
     // an outcome is recorded after the fact: it does not wait for its own sync (the next decision's sync covers it)
-    const [record] = await this.store.batched(() => this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o }), { sync: false });
+    const [record] = await this.store.batched(() => {
+      if (o.status === 'ok' && o.rows !== undefined) this.store.addRowsTouched(session.id, o.rows);
+      return this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o });
+    }, { sync: o.rows === undefined ? false : true });
     return { recorded: record?.seq ?? 0 };
   }
 
@@ -486,6 +514,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 }
 
+/** Raises a decision to ask when what was observed passes the policy's limits; the counts become reasons. */
+function withLimits(d: Decision, observed: Observed, policy: CompiledPolicy, sessionRows: number): Decision {
+  const { maxRowsPerStatement: perStatement, maxRowsPerSession: perSession } = policy.limits;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const reasons = observed.statements.map((s, i) => `${observed.statements.length > 1 ? `statement ${i + 1}: ` : ''}${s.command}${s.tables.length ? ` on ${s.tables.join(', ')}` : ''} would touch ${n(s.rows)} row${s.rows === 1 ? '' : 's'}`);
+  const total = observed.statements.reduce((a, s) => a + s.rows, 0);
+  const over: string[] = [];
+  if (observed.statements.some((s) => s.rows > perStatement)) over.push(`the limit is ${n(perStatement)} rows per statement`);
+  if (sessionRows + total > perSession) over.push(`the session would have touched ${n(sessionRows + total)} rows; the limit is ${n(perSession)} per session`);
+  if (d.verdict === 'deny' || (over.length === 0 && d.verdict === 'allow')) return { ...d, reasons: [...d.reasons, ...reasons] };
+  if (over.length === 0) return { ...d, reasons: [...reasons, ...d.reasons] };
+  const rule = d.verdict === 'ask' ? d.rule : { id: 'gatehouse:limit-rows', file: policy.file, line: null };
+  return { ...d, verdict: 'ask', rule, reasons: [...reasons.map((r) => `${r} (${over.join('; ')})`), ...d.reasons] };
+}
+
 const outcomeSchema = z.strictObject({
   decision: z.string().min(1).max(64).describe('the decision id the outcome belongs to'),
   status: z.enum(['ok', 'error']),
@@ -493,6 +536,7 @@ const outcomeSchema = z.strictObject({
   sqlstate: z.string().regex(/^[0-9A-Z]{5}$/).optional(),
   httpStatus: z.number().int().min(100).max(599).optional(),
   error: z.string().max(16384).optional(),
+  rows: z.number().int().min(0).optional().describe('rows the action touched (sql_query), added to the session\'s count'),
 });
 
 function unauthorized(): GatehouseError {

@@ -42,6 +42,8 @@ export interface CompiledPolicy {
   maxSessionSeconds: number;
   /** How long an approval waits for reviewers, in seconds. */
   approvalSeconds: number;
+  /** Blast-radius limits (rows per statement and per session). */
+  limits: { maxRowsPerStatement: number; maxRowsPerSession: number };
   /** Rules by the part kind they judge. */
   byKind: Map<PartKind, CompiledRule[]>;
   /** Shell rules by exact program name (each list also holds the rules that name no exact program). */
@@ -136,7 +138,7 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
   for (const [p, list] of byProgram) byProgram.set(p, shellRules.filter((r) => list.includes(r) || anyProgram.includes(r)));
   byProgram.set('', anyProgram);
   const agents = spec.agents === undefined ? null : new Map(Object.entries(spec.agents));
-  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60 };
+  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60, limits: spec.limits };
   return { ok: true, policy };
 }
 

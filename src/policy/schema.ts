@@ -97,6 +97,10 @@ export const policySchema = z.strictObject({
   approvals: z.strictObject({
     expiresMinutes: z.number().int().min(1).max(1440).default(10).describe('minutes a reviewer has to answer; expiry counts as rejection'),
   }).default({ expiresMinutes: 10 }).describe('approval limits'),
+  limits: z.strictObject({
+    maxRowsPerStatement: z.number().int().min(0).default(1000).describe('rows one SQL statement may touch (counted by the database in sql_query) before it needs an approval'),
+    maxRowsPerSession: z.number().int().min(0).default(10000).describe('rows a session\'s statements may touch in all before the next needs an approval'),
+  }).default({ maxRowsPerStatement: 1000, maxRowsPerSession: 10000 }).describe('blast-radius limits, enforced where Gatehouse runs the action'),
   rules: z.array(ruleSchema).describe('order never changes the verdict: deny wins, then ask, then allow'),
 });
 export type PolicySpec = z.infer<typeof policySchema>;

@@ -1,4 +1,8 @@
-import type { DecisionResult, Gateway } from '../../gateway/gateway.js';
+import { resolve } from 'node:path';
+import { loadParsers } from '../../actions/classify.js';
+import { Gateway, type DecisionResult } from '../../gateway/gateway.js';
+import { defaultPolicy, loadPolicyFile } from '../../policy/load.js';
+import { SqliteStore } from '../../store/sqlite/store.js';
 import { pinTools, type PinResult, type ToolDefinition } from '../../gateway/pins.js';
 import { GatehouseError } from '../../gatehouse-error.js';
 
@@ -84,6 +88,52 @@ export async function remoteJudge(url: string, agentToken: string, request: { ta
     pin: async (server, tools) => (await call(`${base}/tools`, { token, body: { server, tools } })) as unknown as PinResult,
     async close() {
       await call(`${base}/close`, { token, body: {} }).catch(() => undefined);
+    },
+  };
+}
+
+/** Where a long-running enforcement point's judges come from, and how it lets go of them. */
+export interface Judges {
+  /** A judge for one session; `token` is an agent's own token (listening for several agents). */
+  judgeFor(token: string | undefined): Promise<Judge>;
+  /** Closes the local store, if any. */
+  close(): void;
+}
+
+/**
+ * Judges for `gatehouse mcp` and `gatehouse tools`: a gateway service when `gateway` is given (each
+ * session opened with an agent token), else this process with the policy and the data directory
+ * (signing a checkpoint each minute and at the end).
+ */
+export async function judges(o: { gateway?: string | undefined; token?: string | undefined; policy?: string | undefined; data?: string | undefined; agent?: string | undefined; environment?: string | undefined; request: { task: string; workspace?: string; home?: string }; log: (line: string) => void }): Promise<Judges> {
+  if (o.gateway !== undefined) {
+    const url = o.gateway.replace(/\/$/, '');
+    return {
+      judgeFor: (token) => {
+        const t = token ?? o.token;
+        if (t === undefined) return Promise.reject(new GatehouseError('gateway_refused', 'the gateway answered 401: no agent token'));
+        return remoteJudge(url, t, o.request);
+      },
+      close: () => undefined,
+    };
+  }
+  const policy = o.policy === undefined ? defaultPolicy() : loadPolicyFile(resolve(o.policy));
+  await loadParsers();
+  const store = SqliteStore.open(resolve(o.data ?? '.gatehouse'));
+  const gw = new Gateway(store, () => policy, '');
+  const checkpoints = setInterval(() => {
+    try {
+      gw.checkpoint();
+    } catch (err) {
+      o.log(`checkpoint failed: ${(err as Error).message}`);
+    }
+  }, 60_000);
+  checkpoints.unref();
+  return {
+    judgeFor: () => localJudge(gw, o.agent ?? 'mcp-agent', o.environment ?? 'development', o.request),
+    close() {
+      clearInterval(checkpoints);
+      store.close();
     },
   };
 }

@@ -49,6 +49,12 @@ const SCHEMA = `
     attempts INTEGER NOT NULL, last_error TEXT, updated TEXT NOT NULL);
 `;
 
+/** Columns added after a table was first created. */
+function migrate(db: Database.Database): void {
+  const sessionColumns = (db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).map((c) => c.name);
+  if (!sessionColumns.includes('rows_touched')) db.exec('ALTER TABLE sessions ADD COLUMN rows_touched INTEGER NOT NULL DEFAULT 0');
+}
+
 /**
  * Opens (creating when absent) the database of a data directory.
  * @param dir the data directory; created with mode 0700 when missing.
@@ -75,6 +81,7 @@ export function openDatabase(dir: string, options: { create?: boolean } = {}): D
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     db.exec(SCHEMA);
+    migrate(db);
     return db;
   } catch (err) {
     throw new GatehouseError('store_unavailable', `cannot open the store in ${dir}: ${(err as Error).message}`, { dir });

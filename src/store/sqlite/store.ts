@@ -347,6 +347,15 @@ export class SqliteStore {
     return this.q(`SELECT 1 FROM audit INDEXED BY audit_decision WHERE json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? AND json_extract(record, '$.session') = ? LIMIT 1`).get(decision, session) !== undefined;
   }
 
+  /** Rows the session's statements have touched so far (sql_query outcomes). */
+  rowsTouched(session: string): number {
+    return (this.q('SELECT rows_touched AS n FROM sessions WHERE id = ?').get(session) as { n: number } | undefined)?.n ?? 0;
+  }
+
+  addRowsTouched(session: string, rows: number): void {
+    this.q('UPDATE sessions SET rows_touched = rows_touched + ? WHERE id = ?').run(rows, session);
+  }
+
   /** An agent's sessions that are still active. */
   activeSessionsOf(agent: string): SessionRecord[] {
     return (this.q(`SELECT * FROM sessions WHERE agent = ? AND state = 'active'`).all(agent) as Record<string, string>[]).map(sessionFrom);

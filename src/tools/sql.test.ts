@@ -1,0 +1,119 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import pg from 'pg';
+import { BIN, gatehouse } from '../testing/process.js';
+import { addAgent, call, startGateway } from '../testing/gateway.js';
+
+/** A real PostgreSQL: 127.0.0.1:5432 (`.ci/run` starts it), database `test`, one schema per run. */
+const DATABASE = process.env.GATEHOUSE_TEST_DATABASE ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `gh_${randomBytes(4).toString('hex')}`;
+const orders = `${schema}.orders`;
+
+async function tools(args: string[]): Promise<Client> {
+  const client = new Client({ name: 'gatehouse-test', version: '1.0.0' });
+  await client.connect(new StdioClientTransport({ command: BIN, args: ['tools', '--database', DATABASE, ...args], stderr: 'ignore' }));
+  return client;
+}
+
+const text = (r: unknown) => ((r as { content: { text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('\n');
+
+describe('sql_query against a real PostgreSQL', () => {
+  const db = new pg.Pool({ connectionString: DATABASE, max: 2 });
+  const count = async () => Number((await db.query(`SELECT count(*) AS n FROM ${orders}`)).rows[0].n);
+  const data = join(mkdtempSync(join(tmpdir(), 'gatehouse-sql-')), 'data');
+
+  before(async () => {
+    await db.query(`CREATE SCHEMA ${schema}`);
+    await db.query(`CREATE TABLE ${orders} (id int PRIMARY KEY, status text NOT NULL, total numeric NOT NULL)`);
+    await db.query(`INSERT INTO ${orders} SELECT g, CASE WHEN g % 20 = 0 THEN 'cancelled' ELSE 'paid' END, g % 500 FROM generate_series(1, 100000) g`);
+  });
+  after(async () => {
+    await db.query(`DROP SCHEMA ${schema} CASCADE`);
+    await db.end();
+  });
+
+  it('reads in a read-only transaction and writes what the limits allow', async () => {
+    const c = await tools(['--data', data]);
+    try {
+      assert.match(text(await c.callTool({ name: 'sql_query', arguments: { sql: `SELECT count(*) AS n FROM ${orders} WHERE status = 'cancelled'` } })), /"n":"5000"/);
+      const small = await c.callTool({ name: 'sql_query', arguments: { sql: `UPDATE ${orders} SET status = 'refunded' WHERE id <= 10`, reason: 'refund ten orders' } });
+      assert.equal(small.isError, undefined, text(small));
+      assert.match(text(small), /UPDATE 10/);
+      assert.equal(Number((await db.query(`SELECT count(*) AS n FROM ${orders} WHERE status = 'refunded'`)).rows[0].n), 10);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('holds a DELETE without WHERE with the exact count and leaves the table untouched when nobody can approve', async () => {
+    const c = await tools(['--data', data]);
+    try {
+      const r = await c.callTool({ name: 'sql_query', arguments: { sql: `DELETE FROM ${orders}` } });
+      assert.equal(r.isError, true);
+      assert.match(text(r), /DELETE on .*orders would touch 100,000 rows/);
+      assert.equal(await count(), 100000, 'the dry run was rolled back');
+      const big = await c.callTool({ name: 'sql_query', arguments: { sql: `UPDATE ${orders} SET total = total + 1 WHERE status = 'paid'` } });
+      assert.equal(big.isError, true);
+      assert.match(text(big), /would touch 94,990 rows \(the limit is 1,000 rows per statement/);
+    } finally {
+      await c.close();
+    }
+    const records = gatehouse(['audit', 'export', '--jsonl', '--data', data]).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(records.some((r) => r.type === 'outcome' && r.rows === 10), 'the committed write counts for the session');
+  });
+
+  it('refuses transaction control and setting changes, and times out a statement stuck on a lock', async () => {
+    const c = await tools(['--data', data, '--statement-timeout', '1']);
+    const locker = await db.connect();
+    try {
+      for (const sql of [`COMMIT; DELETE FROM ${orders} WHERE id = 1`, 'SET statement_timeout = 0', `SELECT set_config('statement_timeout', '0', false)`]) {
+        const r = await c.callTool({ name: 'sql_query', arguments: { sql } });
+        assert.equal(r.isError, true, sql);
+      }
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${orders} IN ACCESS EXCLUSIVE MODE`);
+      const started = Date.now();
+      const stuck = await c.callTool({ name: 'sql_query', arguments: { sql: `SELECT count(*) FROM ${orders}` } });
+      assert.equal(stuck.isError, true);
+      assert.match(text(stuck), /ERROR (55P03|57014)/, 'the SQLSTATE is kept');
+      assert.ok(Date.now() - started < 10_000);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+      await c.close();
+    }
+    assert.equal(await count(), 100000);
+  });
+
+  it('behind the gateway: held with the count, approved, run once', async () => {
+    const gw = await startGateway();
+    const c = await tools(['--gateway', gw.url, '--token', addAgent(gw.dir, 'cleanup-bot')]);
+    try {
+      const pending = c.callTool({ name: 'sql_query', arguments: { sql: `DELETE FROM ${orders} WHERE status = 'cancelled'`, reason: 'remove cancelled orders' } }, undefined, { timeout: 60_000 });
+      let approval: { id: string; decision: { reasons: string[] } } | undefined;
+      for (let i = 0; i < 200 && approval === undefined; i++) {
+        approval = (await call(`${gw.url}/v1/approvals?status=pending`, { token: gw.reviewerToken! })).body.approvals[0];
+        if (approval === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(approval, 'held for a reviewer');
+      assert.match(approval.decision.reasons.join(' '), /DELETE on .*orders would touch 5,000 rows/);
+      assert.equal(await count(), 100000, 'nothing deleted while held');
+      await call(`${gw.url}/v1/approvals/${approval.id}/approve`, { token: gw.reviewerToken!, body: { reason: '5,000 cancelled orders, as expected' } });
+      const r = await pending;
+      assert.equal(r.isError, undefined, text(r));
+      assert.match(text(r), /DELETE 5000/);
+      assert.equal(await count(), 95000);
+      const again = await c.callTool({ name: 'sql_query', arguments: { sql: `DELETE FROM ${orders} WHERE status = 'cancelled'` } });
+      assert.match(text(again), /DELETE 0/, 'the approval was for 5,000 rows; nothing is left to delete and 0 rows is within the limit');
+    } finally {
+      await c.close();
+      await gw.stop();
+    }
+  });
+});
