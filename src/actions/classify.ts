@@ -113,17 +113,30 @@ const SQL_TOOLS = /(sql|postgres|pg|mysql|maria|sqlite|database|db|query)/i;
 function mcpParts(action: McpToolAction, ctx: Context): Analysis {
   const args = action.arguments;
   const origin = (key: string) => `the \`${key}\` argument of the MCP tool \`${action.server}.${action.tool}\``;
-  const cwdArg = CWD_KEYS.map((k) => args[k]).find((v) => typeof v === 'string');
+  // INVARIANT: one key per alias group (keys compared case-insensitively): which of two a server reads is unknown
+  const keysOf = (group: readonly string[]) => Object.keys(args).filter((k) => group.includes(k.toLowerCase()));
+  for (const group of [CWD_KEYS, ARGV_KEYS]) {
+    const present = keysOf(group);
+    if (present.length > 1) return { ok: false, reason: `the MCP tool \`${action.server}.${action.tool}\` was given both ${present.map((k) => `\`${k}\``).join(' and ')}: which one the server uses cannot be known` };
+  }
+  const cwdKey = keysOf(CWD_KEYS)[0];
+  const argvKey = keysOf(ARGV_KEYS)[0];
+  const cwdArg = cwdKey === undefined ? undefined : args[cwdKey];
   const cwd = typeof cwdArg === 'string' ? resolvePath(cwdArg, action.cwd ?? ctx.cwd, ctx.home) ?? ctx.cwd : action.cwd ?? ctx.cwd;
   // a command given as a program plus an argument list runs as that argv: judge it as one command line
-  const argv = ARGV_KEYS.map((k) => args[k]).find((v) => Array.isArray(v) && v.every((x) => typeof x === 'string')) as string[] | undefined;
+  const argvArg = argvKey === undefined ? undefined : args[argvKey];
+  const argv = Array.isArray(argvArg) && argvArg.every((x) => typeof x === 'string') ? (argvArg as string[]) : undefined;
+  // a file-system server resolves a relative path against its own allowed directory, which Gatehouse does not know: unknown
+  const localFiles = /^(filesystem|fs|files)$/i.test(action.server);
+  const pathOf = (value: string) => (localFiles && cwdKey === undefined && !/^[/~]/.test(value) ? null : resolvePath(value, cwd, ctx.home));
   const derived: Part[] = [];
   const write = WRITE_VERBS.test(action.tool);
   let unread = false;
   for (const [key, value] of Object.entries(args)) {
     const k = key.toLowerCase();
     const before = derived.length;
-    const consumed = () => derived.length > before || COMMAND_KEYS.has(k) || CWD_KEYS.includes(k) || ARGV_KEYS.includes(k) || BENIGN_KEYS.has(k);
+    // INVARIANT: a value counts as read only when it was read as what its key says (a command string, the argv list, the cwd string)
+    const consumed = () => derived.length > before || (COMMAND_KEYS.has(k) && typeof value === 'string') || (key === cwdKey && typeof value === 'string') || (key === argvKey && argv !== undefined) || BENIGN_KEYS.has(k);
     if (typeof value === 'string') {
       const bad = badText(value, origin(key));
       if (bad && (COMMAND_KEYS.has(k) || SQL_KEYS.has(k) || URL_KEYS.has(k) || PATH_KEYS.has(k))) return bad;
@@ -141,10 +154,10 @@ function mcpParts(action: McpToolAction, ctx: Context): Analysis {
         derived.push(httpPart(method, value, origin(key)));
       } else if (PATH_KEYS.has(k) && !CWD_KEYS.includes(k)) {
         const readOnlySource = k === 'source' && /copy/i.test(action.tool);
-        derived.push({ kind: write && !readOnlySource ? 'file_write' : 'file_read', path: resolvePath(value, cwd, ctx.home), origin: origin(key), tags: [] });
+        derived.push({ kind: write && !readOnlySource ? 'file_write' : 'file_read', path: pathOf(value), origin: origin(key), tags: [] });
       }
     } else if (PATHS_KEYS.has(k) && Array.isArray(value)) {
-      for (const v of value) derived.push({ kind: write ? 'file_write' : 'file_read', path: typeof v === 'string' ? resolvePath(v, cwd, ctx.home) : null, origin: origin(key), tags: [] });
+      for (const v of value) derived.push({ kind: write ? 'file_write' : 'file_read', path: typeof v === 'string' ? pathOf(v) : null, origin: origin(key), tags: [] });
     }
     if (!consumed() && (typeof value === 'string' ? value.length > 0 : value !== null && typeof value === 'object')) unread = true;
   }

@@ -34,6 +34,8 @@ Options:
   --cwd DIR           the agent's workspace (default: the current directory)
   --home DIR          the agent's home (default: $HOME)
   --task TEXT         the session's task (default: "MCP: NAME")
+  --token T           the agent token for --gateway (or $GATEHOUSE_AGENT_TOKEN, which keeps it out
+                      of the process list); the upstream server never sees GATEHOUSE_* variables
   --agent NAME        without --gateway: the agent's name in the audit trail (default mcp-agent)
   --environment ENV   without --gateway: its environment (default development)
   --timeout SECONDS   how long a forwarded request may wait for the server (default 60)
@@ -56,6 +58,11 @@ export function serverName(command: string[]): string {
   const word = segments.find((w) => /server|mcp/i.test(w) && /^[\w.@^~-]+$/.test(w)) ?? basename(command[0] ?? 'mcp');
   const name = word.replace(/@[\w.^~-]*$/, '').replace(/\.(m?js|ts|py)$/, '').replace(/^(mcp[-_]server[-_]|server[-_]|mcp[-_])/, '').replace(/([-_]mcp[-_]server|[-_]server|[-_]mcp)$/, '');
   return name.replace(/[^A-Za-z0-9_.-]/g, '-') || 'mcp';
+}
+
+/** The upstream's environment: this process's, without Gatehouse's own tokens and settings. */
+function upstreamEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('GATEHOUSE_')));
 }
 
 /** `gatehouse mcp`: resolves when the agent side has closed (stdio) or on SIGTERM/SIGINT (--listen). */
@@ -81,7 +88,7 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
     if ((command.length === 0) === (url === undefined)) throw usage('give the server: -- COMMAND ARGS…, or --upstream-url URL (one of them)');
     if (values.gateway !== undefined && values.policy !== undefined) throw usage('--policy is for the standalone proxy; with --gateway, the gateway\'s policy decides');
     if (values.token !== undefined && values.gateway === undefined) throw usage('--token is an agent token for --gateway URL');
-    if (values.gateway !== undefined && values.token === undefined && values.listen === undefined) throw usage('--gateway needs --token AGENT_TOKEN (gatehouse agent add NAME prints one)');
+    if (values.gateway !== undefined && values.token === undefined && process.env.GATEHOUSE_AGENT_TOKEN === undefined && values.listen === undefined) throw usage('--gateway needs the agent token: --token T or $GATEHOUSE_AGENT_TOKEN (gatehouse agent add NAME prints one)');
     const timeout = Number(values.timeout ?? 60);
     if (!Number.isFinite(timeout) || timeout < 1 || timeout > 3600) throw usage('--timeout is seconds, 1–3600');
     const listen = values.listen === undefined ? null : /^(.+):(\d+)$/.exec(values.listen);
@@ -93,12 +100,13 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
     const log = (line: string) => io.err(`gatehouse mcp (${server}): ${line}\n`);
     const proxyOptions = { server, cwd, requestTimeoutMs: timeout * 1000, log };
 
-    const source = await judges({ ...values, request, log });
+    const token = values.token ?? process.env.GATEHOUSE_AGENT_TOKEN;
+    const source = await judges({ ...values, token, listening: listen !== null, request, log });
     const judgeFor = source.judgeFor;
     const closeLocal = () => source.close();
     const upstream = (): Transport => url !== undefined
       ? new StreamableHTTPClientTransport(new URL(url))
-      : new StdioClientTransport({ command: command[0] as string, args: command.slice(1), env: process.env as Record<string, string>, stderr: 'inherit' });
+      : new StdioClientTransport({ command: command[0] as string, args: command.slice(1), cwd, env: upstreamEnv(), stderr: 'inherit' });
 
     if (listen !== null) {
       const listening = await listenForAgents(listen[1] as string, Number(listen[2]), async (token) => ({ upstream: upstream(), judge: await judgeFor(token) }), proxyOptions);

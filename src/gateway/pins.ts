@@ -28,9 +28,14 @@ export interface PinResult {
   added: string[];
 }
 
-/** The pinned part of a definition: annotations are hints and may change without a review. */
-function pinned(t: ToolDefinition): { name: string; description: string | null; inputSchema: unknown } {
-  return { name: t.name, description: t.description ?? null, inputSchema: t.inputSchema ?? null };
+/**
+ * The pinned part of a definition: name, description and input schema, and also the annotations,
+ * title and output schema: a server that flips `destructiveHint` would otherwise turn an ask into
+ * an allow without a review.
+ */
+function pinned(t: ToolDefinition): Record<string, unknown> {
+  const x = t as ToolDefinition & { title?: unknown; outputSchema?: unknown };
+  return { name: t.name, title: x.title ?? null, description: t.description ?? null, inputSchema: t.inputSchema ?? null, outputSchema: x.outputSchema ?? null, annotations: t.annotations ?? null };
 }
 
 export function toolHash(t: ToolDefinition): string {
@@ -48,10 +53,10 @@ export function toolDiff(server: string, before: unknown, after: unknown): strin
  * change is an audit record with the diff. Commits with its records.
  * @throws GatehouseError `input_invalid` for a listing that is not a list of named tools; `store_unavailable`.
  */
-export async function pinTools(store: SqliteStore, session: SessionRecord, server: string, tools: ToolDefinition[], time: string): Promise<PinResult> {
-  if (!Array.isArray(tools) || tools.some((t) => t === null || typeof t !== 'object' || typeof t.name !== 'string' || t.name === '')) {
-    throw new GatehouseError('input_invalid', 'tools must be a list of {name, description, inputSchema}');
-  }
+export async function pinTools(store: SqliteStore, session: SessionRecord, server: string, listed: ToolDefinition[], time: string): Promise<PinResult> {
+  if (!Array.isArray(listed)) throw new GatehouseError('input_invalid', 'tools must be a list of {name, description, inputSchema}');
+  // an entry without a name can never be called: it is left out, the rest is pinned
+  const tools = listed.filter((t) => t !== null && typeof t === 'object' && typeof t.name === 'string' && t.name !== '');
   const defs = await redactValue(tools.map(pinned));
   return store.batched(() => {
     const result: PinResult = { changed: [], added: [] };
@@ -79,13 +84,16 @@ export async function pinTools(store: SqliteStore, session: SessionRecord, serve
 
 /**
  * A reviewer accepts a changed tool's new definition: it becomes the pin and calls are judged again.
+ * @param hash the changed definition's hash the reviewer saw (`gatehouse pins list`).
  * @throws GatehouseError `not_found` (no such pin), `conflict` (not changed), `store_unavailable`.
  */
-export function acceptTool(store: SqliteStore, server: string, tool: string, reviewer: string, time: string): void {
+export function acceptTool(store: SqliteStore, server: string, tool: string, hash: string, reviewer: string, time: string): void {
   store.transaction(() => {
     const pin = store.toolPin(server, tool);
     if (pin === undefined) throw new GatehouseError('not_found', `no pinned tool ${tool} of ${server}`);
     if (pin.status !== 'changed' || pin.changedHash === null) throw new GatehouseError('conflict', `${server}/${tool} has not changed since it was pinned`);
+    // INVARIANT: a reviewer accepts the definition they saw, not whatever the server says by the time they answer
+    if (pin.changedHash !== hash) throw new GatehouseError('conflict', `${server}/${tool} changed again since that definition (now ${pin.changedHash.slice(0, 12)}…): review the new diff`);
     store.pinTool(server, tool, pin.changedHash, pin.changedDefinition, time, reviewer);
     store.audit.append({ time, type: 'mcp.tool.accepted', server, tool, reviewer, hash: pin.changedHash, previousHash: pin.hash });
   });
@@ -95,6 +103,6 @@ export function acceptTool(store: SqliteStore, server: string, tool: string, rev
 export function toolRefusal(store: SqliteStore, server: string, tool: string): string | null {
   const pin = store.toolPin(server, tool);
   return pin?.status === 'changed'
-    ? `the server changed the definition of \`${tool}\` since it was pinned; a reviewer must accept the new definition (gatehouse pins accept ${server} ${tool})`
+    ? `the server changed the definition of \`${tool}\` since it was pinned; a reviewer must accept the new definition (gatehouse pins accept ${server} ${tool} --hash ${pin.changedHash})`
     : null;
 }

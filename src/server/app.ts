@@ -249,9 +249,11 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     return c.json({ pins: gw.store.toolPins(c.req.query('server')) });
   });
 
-  app.post('/v1/pins/:server/:tool/accept', (c) => {
+  app.post('/v1/pins/:server/:tool/accept', async (c) => {
     const r = reviewer(c);
-    acceptTool(gw.store, c.req.param('server'), c.req.param('tool'), r.name, new Date().toISOString());
+    const body = (await json(c)) as { hash?: unknown };
+    if (body === null || typeof body !== 'object' || typeof body.hash !== 'string') throw new GatehouseError('input_invalid', 'send {"hash": …} of the definition you reviewed (GET /v1/pins)');
+    acceptTool(gw.store, c.req.param('server'), c.req.param('tool'), body.hash, r.name, new Date().toISOString());
     return c.json(gw.store.toolPin(c.req.param('server'), c.req.param('tool')) ?? {});
   });
 

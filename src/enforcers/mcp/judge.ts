@@ -105,12 +105,13 @@ export interface Judges {
  * session opened with an agent token), else this process with the policy and the data directory
  * (signing a checkpoint each minute and at the end).
  */
-export async function judges(o: { gateway?: string | undefined; token?: string | undefined; policy?: string | undefined; data?: string | undefined; agent?: string | undefined; environment?: string | undefined; request: { task: string; workspace?: string; home?: string }; log: (line: string) => void }): Promise<Judges> {
+export async function judges(o: { gateway?: string | undefined; token?: string | undefined; listening?: boolean; policy?: string | undefined; data?: string | undefined; agent?: string | undefined; environment?: string | undefined; request: { task: string; workspace?: string; home?: string }; log: (line: string) => void }): Promise<Judges> {
   if (o.gateway !== undefined) {
     const url = o.gateway.replace(/\/$/, '');
     return {
       judgeFor: (token) => {
-        const t = token ?? o.token;
+        // INVARIANT: an agent reaching a listening proxy brings its own token; the operator's is never lent to it
+        const t = o.listening ? token : token ?? o.token;
         if (t === undefined) return Promise.reject(new GatehouseError('gateway_refused', 'the gateway answered 401: no agent token'));
         return remoteJudge(url, t, o.request);
       },

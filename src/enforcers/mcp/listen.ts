@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Judge } from './judge.js';
 import { McpProxy, type ProxyOptions } from './proxy.js';
@@ -12,6 +13,24 @@ import { McpProxy, type ProxyOptions } from './proxy.js';
  * session (opened with the agent's bearer token when there is a gateway). DNS-rebinding
  * protection admits only requests addressed to the listening host and port.
  */
+
+/** MCP sessions open at once; more are refused until one closes. */
+export const MAX_SESSIONS = 64;
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 1024 * 1024) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
 
 export interface AgentConnection {
   upstream: Transport;
@@ -49,6 +68,10 @@ export async function listenForAgents(host: string, port: number, connect: (toke
       return s.transport.handleRequest(req, res);
     }
     if (req.method !== 'POST') return refuse(res, 400, 'start an MCP session with an initialize request');
+    if (sessions.size >= MAX_SESSIONS) return refuse(res, 503, `${MAX_SESSIONS} MCP sessions are open; close one first`);
+    // nothing starts (no upstream, no Gatehouse session) for a first request that is not an initialize
+    const body = await readJson(req);
+    if (body === undefined || !isInitializeRequest(body)) return refuse(res, 400, 'start an MCP session with an initialize request (a JSON body of at most 1 MiB)');
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     let conn: AgentConnection;
     try {
@@ -77,7 +100,7 @@ export async function listenForAgents(host: string, port: number, connect: (toke
       await p.shutdown(`the upstream could not start: ${(err as Error).message}`);
       return refuse(res, 502, `the upstream MCP server could not start: ${(err as Error).message}`);
     }
-    await transport.handleRequest(req, res);
+    await transport.handleRequest(req, res, body);
     // a first request that did not initialize a session leaves nothing behind
     if (transport.sessionId === undefined) await p.shutdown('the first request was not an initialize');
   };

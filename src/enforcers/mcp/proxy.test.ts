@@ -149,7 +149,9 @@ describe('gatehouse mcp: pins and faults (the SDK\'s own server as a fixture)', 
       const list = gatehouse(['pins', 'list', 'fixture', '--data', data]);
       assert.match(list.stdout, /fixture\/echo {2}changed/);
       const reviewer = JSON.parse(gatehouse(['reviewer', 'add', 'alice', '--json', '--data', data]).stdout).token as string;
-      const accepted = gatehouse(['pins', 'accept', 'fixture', 'echo', '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer });
+      const hash = JSON.parse(gatehouse(['pins', 'list', 'fixture', '--json', '--data', data]).stdout).pins.find((p: { tool: string }) => p.tool === 'echo').changedHash as string;
+      assert.equal(gatehouse(['pins', 'accept', 'fixture', 'echo', '--hash', 'f'.repeat(64), '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer }).status, 1, 'accepting a definition other than the one shown is refused');
+      const accepted = gatehouse(['pins', 'accept', 'fixture', 'echo', '--hash', hash, '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer });
       assert.equal(accepted.status, 0, accepted.stderr);
       assert.equal(text(await changed.client.callTool({ name: 'echo', arguments: { text: 'again' } })), 'again');
     } finally {
@@ -182,6 +184,11 @@ describe('gatehouse mcp: pins and faults (the SDK\'s own server as a fixture)', 
     send('{"jsonrpc":"2.0","id":"y","method":"tools/call","params":"not an object"}');
     send('{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":42}}');
     send('[1, 2, 3]');
+    send('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"as a notification"}}}');
+    send('{"jsonrpc":"2.0","id":"p","method":"tools/call","params":{"name":"echo","arguments":{"__proto__":{"text":"x"},"text":"y"}}}');
+    send(`{"jsonrpc":"2.0","id":"d","method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${'['.repeat(100)}${']'.repeat(100)}}}}`);
+    send('{"jsonrpc":"2.0","id":"h","method":"tools/call","params":{"name":"hang","arguments":{}}}');
+    send('{"jsonrpc":"2.0","id":"h","method":"tools/call","params":{"name":"echo","arguments":{"text":"same id"}}}');
     send('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"still here"}}}');
     const deadline = Date.now() + 15_000;
     while (!out.includes('still here') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -189,6 +196,11 @@ describe('gatehouse mcp: pins and faults (the SDK\'s own server as a fixture)', 
     await new Promise((r) => proc.once('exit', r));
     assert.match(out, /"id":2,"result":\{"content":\[\{"type":"text","text":"still here"\}\]/);
     assert.match(out, /"id":"x","result":\{"content":\[\{"type":"text","text":"Gatehouse: the tool name/);
+    assert.doesNotMatch(out, /as a notification/, 'a call shaped as a notification is not forwarded');
+    assert.match(out, /"id":"p","result":\{"content":\[\{"type":"text","text":"Gatehouse: the argument key `__proto__` is refused/);
+    assert.match(out, /"id":"d","result":\{"content":\[\{"type":"text","text":"Gatehouse: the arguments nest deeper than 64 levels/);
+    assert.match(out, /"id":"h","error":\{"code":-32600/, 'an id still in use is refused');
+    assert.doesNotMatch(out, /same id/);
   });
 });
 

@@ -44,6 +44,12 @@ export class McpProxy {
   private readonly forwarded = new Map<RequestId, Forwarded>();
   private readonly own = new Map<RequestId, (msg: JSONRPCMessage) => void>();
   private readonly held = new Map<RequestId, AbortController>();
+  /** Ids of agent requests being judged, held or forwarded. */
+  private readonly inFlight = new Set<RequestId>();
+  /** False once a listing could not be pinned: every call is refused until one is. */
+  private pinsHold = true;
+  /** Tools left out because their definition changed since pinned (a reviewer may accept it meanwhile). */
+  private readonly blocked = new Set<string>();
   private readonly ownPrefix = `gatehouse-${randomUUID()}-`;
   private ownCount = 0;
   private closed = false;
@@ -77,11 +83,24 @@ export class McpProxy {
 
   private fromAgent(msg: JSONRPCMessage): void {
     if (isJSONRPCRequest(msg)) {
-      if (msg.method === 'tools/call') void this.call(msg);
-      else this.forward(msg);
+      if (this.inFlight.has(msg.id)) {
+        this.send(this.agent, { jsonrpc: '2.0', id: msg.id, error: { code: -32600, message: `Gatehouse: request id ${JSON.stringify(msg.id)} is already in use by a request still open` } });
+        return;
+      }
+      if (msg.method.trim().toLowerCase() === 'tools/call') {
+        this.inFlight.add(msg.id);
+        this.call(msg)
+          .catch((err: Error) => this.refuse(msg, `the call could not be judged (${err.message}); nothing was run`))
+          .finally(() => this.inFlight.delete(msg.id));
+      } else this.forward(msg);
       return;
     }
     if (isJSONRPCNotification(msg)) {
+      // INVARIANT: only notifications reach the upstream from the agent without a judgement; nothing shaped like a call does
+      if (!msg.method.startsWith('notifications/')) {
+        this.log(`dropped a notification \`${msg.method.slice(0, 60)}\` from the agent: only notifications/* pass`);
+        return;
+      }
       if (msg.method === 'notifications/cancelled') this.held.get((msg.params as { requestId?: RequestId } | undefined)?.requestId as RequestId)?.abort();
       this.send(this.upstream, msg);
       if (msg.method === 'notifications/initialized') this.listed = this.listAndPin();
@@ -93,11 +112,13 @@ export class McpProxy {
   private forward(msg: JSONRPCRequest, decision?: string): void {
     const timer = setTimeout(() => {
       if (!this.forwarded.delete(msg.id)) return;
+      this.inFlight.delete(msg.id);
       const error = `the upstream MCP server did not answer ${msg.method} within ${this.timeoutMs / 1000} s`;
       if (decision !== undefined) void this.judge.outcome({ decision, status: 'error', error });
       this.send(this.agent, { jsonrpc: '2.0', id: msg.id, error: { code: -32001, message: `Gatehouse: ${error}` } });
     }, this.timeoutMs);
     this.forwarded.set(msg.id, { method: msg.method, timer, decision });
+    this.inFlight.add(msg.id);
     this.send(this.upstream, msg);
   }
 
@@ -108,10 +129,19 @@ export class McpProxy {
     const args = params.arguments ?? {};
     if (typeof name !== 'string' || !TOOL_NAME.test(name)) return this.refuse(msg, `the tool name ${JSON.stringify(String(name)).slice(0, 80)} is not a tool name`);
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return this.refuse(msg, '`arguments` must be an object');
+    const shape = badShape(args);
+    if (shape !== null) return this.refuse(msg, shape);
     const size = Buffer.byteLength(JSON.stringify(args));
     if (size > this.maxArgs) return this.refuse(msg, `the arguments are ${size} bytes; the limit is ${this.maxArgs}`);
-    await this.listed;
+    await Promise.race([this.listed, new Promise((r) => setTimeout(r, this.timeoutMs).unref())]);
+    if (!this.pinsHold) return this.refuse(msg, `${this.options.server}'s tools could not be listed and pinned; no call runs until they are`);
+    if (this.blocked.has(name)) {
+      // changed since pinned: list again, in case a reviewer has accepted the new definition
+      this.listed = this.listAndPin();
+      await this.listed;
+    }
     const tool = this.tools.get(name);
+    if (tool === undefined && this.blocked.has(name)) return this.refuse(msg, `the server changed the definition of \`${name}\` since it was pinned; a reviewer must accept it (gatehouse pins list ${this.options.server})`);
     if (tool === undefined) return this.refuse(msg, `${this.options.server} lists no tool named \`${name}\``);
     const body = { kind: 'mcp_tool', server: this.options.server, tool: name, arguments: args, annotations: tool.annotations, cwd: this.options.cwd };
     const judged = await this.decide(body);
@@ -168,15 +198,19 @@ export class McpProxy {
       const f = this.forwarded.get(id);
       if (f === undefined) return; // timed out earlier, or never asked: dropped
       this.forwarded.delete(id);
+      this.inFlight.delete(id);
       clearTimeout(f.timer);
       if (f.decision !== undefined) {
         const failed = isJSONRPCError(msg) ? msg.error.message : (msg.result as { isError?: boolean }).isError === true ? textOf(msg.result) : null;
         void this.judge.outcome(failed === null ? { decision: f.decision, status: 'ok' } : { decision: f.decision, status: 'error', error: failed.slice(0, 4000) });
       }
       if (f.method === 'tools/list' && isJSONRPCResponse(msg)) {
-        // the agent's own listing: pin what it shows before the agent sees it
+        // the agent's own listing: pinned before the agent sees it; a tool whose definition changed is left out
         const tools = (msg.result as { tools?: ToolDefinition[] }).tools ?? [];
-        void this.pin(tools).finally(() => this.send(this.agent, msg));
+        void this.pin(tools).then((blocked) => {
+          if (blocked === null) this.send(this.agent, { jsonrpc: '2.0', id, error: { code: -32603, message: `Gatehouse: ${this.options.server}'s tools could not be pinned; no call runs until they are` } });
+          else this.send(this.agent, { ...msg, result: { ...msg.result, tools: tools.filter((t) => !blocked.has(t?.name)) } });
+        });
         return;
       }
       this.send(this.agent, msg);
@@ -186,32 +220,55 @@ export class McpProxy {
     this.send(this.agent, msg);
   }
 
-  /** The proxy's own `tools/list` (every page), pinned. */
+  /** The proxy's own `tools/list` (every page: at most 100, a cursor seen twice ends it), pinned. */
   private async listAndPin(): Promise<void> {
     const all: ToolDefinition[] = [];
+    const cursors = new Set<string>();
     let cursor: string | undefined;
     try {
-      do {
+      for (let page = 0; page < 100; page++) {
         const res = await this.request('tools/list', cursor === undefined ? {} : { cursor });
         if (isJSONRPCError(res)) throw new Error(res.error.message);
         const result = (res as { result: { tools?: ToolDefinition[]; nextCursor?: string } }).result;
         all.push(...(result.tools ?? []));
         cursor = result.nextCursor;
-      } while (cursor !== undefined && all.length < 10_000);
+        if (cursor === undefined || cursors.has(cursor) || all.length >= 10_000) break;
+        cursors.add(cursor);
+      }
+      if (cursor !== undefined && !cursors.has(cursor) && all.length < 10_000) throw new Error('more than 100 pages');
       await this.pin(all, true);
     } catch (err) {
+      this.pinsHold = false;
       this.log(`could not list ${this.options.server}'s tools (${(err as Error).message}); every call is denied`);
     }
   }
 
-  private async pin(tools: ToolDefinition[], complete = false): Promise<void> {
+  /**
+   * Pins a listing; returns the names of tools that may not be called (changed definitions), or
+   * null when the listing could not be pinned (then every call is refused: fail closed).
+   */
+  private async pin(tools: ToolDefinition[], complete = false): Promise<Set<string> | null> {
     try {
       const result = await this.judge.pin(this.options.server, tools);
       if (complete) this.tools.clear();
-      for (const t of tools) this.tools.set(t.name, t);
+      const blocked = new Set(result.changed.map((c) => c.tool));
+      if (complete) this.blocked.clear();
+      for (const t of tools) if (!blocked.has(t.name)) {
+        this.tools.set(t.name, t);
+        this.blocked.delete(t.name);
+      }
+      for (const name of blocked) {
+        this.tools.delete(name);
+        this.blocked.add(name);
+      }
       for (const c of result.changed) this.log(`${this.options.server}/${c.tool} changed since it was pinned; its calls are denied until a reviewer accepts it`);
+      this.pinsHold = true;
+      return blocked;
     } catch (err) {
-      this.log(`pinning failed (${(err as Error).message}); calls stay denied for tools not pinned`);
+      this.pinsHold = false;
+      this.tools.clear();
+      this.log(`pinning failed (${(err as Error).message}); every call is refused until a listing is pinned`);
+      return null;
     }
   }
 
@@ -253,6 +310,21 @@ export class McpProxy {
     await this.judge.close();
     this.finish();
   }
+}
+
+/** Arguments no server should receive: nesting past 64 levels, keys that reach object prototypes. */
+function badShape(value: unknown): string | null {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > 64) return 'the arguments nest deeper than 64 levels';
+    for (const key of Object.keys(v)) {
+      if (key === '__proto__' || key === 'constructor' || key === 'prototype') return `the argument key \`${key}\` is refused: it reaches object prototypes in the server`;
+      stack.push([(v as Record<string, unknown>)[key], depth + 1]);
+    }
+  }
+  return null;
 }
 
 function explain(what: string, d: DecisionResult): string {
