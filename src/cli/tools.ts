@@ -5,15 +5,23 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import pg from 'pg';
 import { z } from 'zod';
 import { judges, type Judge } from '../enforcers/mcp/judge.js';
+import { Sandbox } from '../tools/sandbox.js';
+import { shellExec } from '../tools/shell.js';
 import { sqlQuery } from '../tools/sql.js';
 import { report, usage, type Io } from './common.js';
 
 export const TOOLS_HELP = `Usage:
-  gatehouse tools --database URL [--policy FILE] [--data DIR] [options]
-  gatehouse tools --database URL --gateway URL --token AGENT_TOKEN [options]
+  gatehouse tools [--workspace DIR] [--database URL] [--policy FILE] [--data DIR] [options]
+  gatehouse tools … --gateway URL --token AGENT_TOKEN
 
 An MCP server (stdio) of governed tools, each judged by the pipeline and run by Gatehouse so that
 the limits hold in the systems themselves:
+
+  shell_exec {command, cwd?, reason?}   (with --workspace) bash in a sandbox (bubblewrap, via
+      @anthropic-ai/sandbox-runtime): writable only in the workspace, homes and credential files
+      hidden, the network only to --allow-host hosts, an environment of PATH, HOME (the workspace),
+      LANG and TERM only. Killed past --exec-timeout, --max-output, --max-processes; one file may
+      not pass --max-file. Secrets in the output are masked.
 
   sql_query {sql, reason?}   SQL against the PostgreSQL at --database (or $DATABASE_URL).
       Reads run in a READ ONLY transaction. Writes are first run in a transaction that is rolled
@@ -24,7 +32,11 @@ the limits hold in the systems themselves:
       Every statement has a timeout; transaction control and SET are refused.
 
 Options:
-  --database URL            postgres://user@host:port/db (default $DATABASE_URL)
+  --workspace DIR           offer shell_exec, running in DIR
+  --allow-host HOST         a host shell_exec may reach (repeatable; default none)
+  --exec-timeout SECS       default 30;  --max-output BYTES  default 1048576
+  --max-file BYTES          default 104857600;  --max-processes N  default 256
+  --database URL            offer sql_query on postgres://user@host:port/db (or $DATABASE_URL)
   --statement-timeout SECS  per statement and per lock wait (default 30)
   --cwd DIR, --task TEXT    the session's workspace and task
   --agent NAME, --environment ENV   without --gateway: the names in the audit trail
@@ -36,7 +48,8 @@ is held on the reviewers' page.
 /** `gatehouse tools`: serves until the agent closes its input. */
 export async function toolsCommand(argv: string[], io: Io): Promise<number> {
   let judge: Judge;
-  let pool: pg.Pool;
+  let pool: pg.Pool | undefined;
+  let sandbox: Sandbox | undefined;
   let close: () => void;
   try {
     const { values } = parseArgs({
@@ -44,6 +57,8 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
       options: {
         database: { type: 'string' }, policy: { type: 'string' }, data: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' },
         'statement-timeout': { type: 'string' }, cwd: { type: 'string' }, task: { type: 'string' }, agent: { type: 'string' }, environment: { type: 'string' },
+        workspace: { type: 'string' }, 'allow-host': { type: 'string', multiple: true }, 'exec-timeout': { type: 'string' }, 'max-output': { type: 'string' },
+        'max-file': { type: 'string' }, 'max-processes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -52,26 +67,54 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     const database = values.database ?? process.env.DATABASE_URL;
-    if (database === undefined) throw usage('give the database: --database postgres://… (or set DATABASE_URL)');
+    const workspace = values.workspace === undefined ? undefined : resolve(values.workspace);
+    if (database === undefined && workspace === undefined) throw usage('give --workspace DIR (shell_exec), --database URL (sql_query), or both');
+    const positive = (name: string, raw: string | undefined, fallback: number, max: number) => {
+      if (raw === undefined) return fallback;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1 || n > max) throw usage(`--${name} must be a whole number from 1 to ${max}`);
+      return n;
+    };
+    const limits = {
+      timeoutMs: positive('exec-timeout', values['exec-timeout'], 30, 3600) * 1000,
+      maxOutputBytes: positive('max-output', values['max-output'], 1 << 20, 64 << 20),
+      maxFileBytes: positive('max-file', values['max-file'], 100 << 20, 2 ** 40),
+      maxPids: positive('max-processes', values['max-processes'], 256, 4096),
+    };
     if (values.gateway !== undefined && values.policy !== undefined) throw usage('--policy is for the standalone server; with --gateway, the gateway\'s policy decides');
     if ((values.gateway === undefined) !== (values.token === undefined)) throw usage('--gateway and --token go together (the token is an agent token: gatehouse agent add NAME)');
     const timeout = Number(values['statement-timeout'] ?? 30);
     if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) throw usage('--statement-timeout is seconds, up to 3600');
     const log = (line: string) => io.err(`gatehouse tools: ${line}\n`);
-    const cwd = resolve(values.cwd ?? process.cwd());
+    const cwd = workspace ?? resolve(values.cwd ?? process.cwd());
     const source = await judges({ ...values, request: { task: values.task ?? 'governed tools', workspace: cwd, home: process.env.HOME ?? '/' }, log });
     judge = await source.judgeFor(undefined);
-    pool = new pg.Pool({ connectionString: database, max: 4, connectionTimeoutMillis: 10_000 });
-    pool.on('error', (err) => log(`database: ${err.message}`));
     const server = new McpServer({ name: 'gatehouse-tools', version: '0.1.0' });
-    server.registerTool('sql_query', {
-      description: 'Run SQL against the configured PostgreSQL. Reads run read-only; writes are counted first, and a statement that touches more rows than the policy allows waits for a human approval showing the count. Give a reason: it is shown to the reviewer.',
-      inputSchema: { sql: z.string().min(1).max(256 * 1024), reason: z.string().max(4096).optional() },
-      annotations: { destructiveHint: true, openWorldHint: false },
-    }, ({ sql, reason }) => sqlQuery(pool, judge, sql, { timeoutMs: timeout * 1000 }, reason));
+    const offered: string[] = [];
+    if (database !== undefined) {
+      const p = new pg.Pool({ connectionString: database, max: 4, connectionTimeoutMillis: 10_000 });
+      p.on('error', (err) => log(`database: ${err.message}`));
+      pool = p;
+      server.registerTool('sql_query', {
+        description: 'Run SQL against the configured PostgreSQL. Reads run read-only; writes are counted first, and a statement that touches more rows than the policy allows waits for a human approval showing the count. Give a reason: it is shown to the reviewer.',
+        inputSchema: { sql: z.string().min(1).max(256 * 1024), reason: z.string().max(4096).optional() },
+        annotations: { destructiveHint: true, openWorldHint: false },
+      }, ({ sql, reason }) => sqlQuery(p, judge, sql, { timeoutMs: timeout * 1000 }, reason));
+      offered.push('sql_query');
+    }
+    if (workspace !== undefined) {
+      const box = await Sandbox.start(values['allow-host'] ?? [], [resolve(values.data ?? '.gatehouse')]);
+      sandbox = box;
+      server.registerTool('shell_exec', {
+        description: `Run a bash command in the workspace (${workspace}), sandboxed: the workspace is the only writable place, the network reaches only allowed hosts, the environment holds no credentials. Give a reason: it is shown to a reviewer when the command needs approval.`,
+        inputSchema: { command: z.string().min(1).max(256 * 1024), cwd: z.string().max(4096).optional(), reason: z.string().max(4096).optional() },
+        annotations: { destructiveHint: true, openWorldHint: true },
+      }, ({ command, cwd: dir, reason }) => shellExec(box, judge, workspace, command, dir, limits, reason));
+      offered.push('shell_exec');
+    }
     const transport = new StdioServerTransport();
     await server.connect(transport);
-    log(`session ${judge.session}: serving sql_query`);
+    log(`session ${judge.session}: serving ${offered.join(' and ')}`);
     let closing = false;
     close = () => {
       if (closing) return;
@@ -79,7 +122,8 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
       void (async () => {
         await server.close().catch(() => undefined);
         await judge.close();
-        await pool.end().catch(() => undefined);
+        await pool?.end().catch(() => undefined);
+        await sandbox?.stop().catch(() => undefined);
         source.close();
         process.exit(0);
       })();

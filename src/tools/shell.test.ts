@@ -1,0 +1,82 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { BIN, gatehouse } from '../testing/process.js';
+
+const hasSandbox = spawnSync('bwrap', ['--version']).status === 0 && spawnSync('socat', ['-V']).status === 0;
+const SECRET = 'ghp_1234567890abcdefghijABCDEFGHIJklmnop';
+const text = (r: unknown) => ((r as { content: { text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('\n');
+
+describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian bubblewrap and socat (.ci/run installs them)' }, () => {
+  const root = mkdtempSync(join(tmpdir(), 'gatehouse-shell-'));
+  const ws = join(root, 'ws');
+  const data = join(root, 'data');
+  let client: Client;
+  let open: Client;
+  const run = async (c: Client, command: string) => c.callTool({ name: 'shell_exec', arguments: { command } }, undefined, { timeout: 30_000 });
+  const connect = async (args: string[]) => {
+    const c = new Client({ name: 'gatehouse-test', version: '1.0.0' });
+    await c.connect(new StdioClientTransport({ command: BIN, args: ['tools', '--workspace', ws, ...args], env: { ...process.env, SECRET_TOKEN: SECRET } as Record<string, string>, stderr: 'ignore' }));
+    return c;
+  };
+
+  before(async () => {
+    mkdirSync(ws);
+    // the default policy for the judged path; a policy that allows any command for the limits (the point is what the sandbox stops)
+    const anything = join(root, 'anything.yaml');
+    writeFileSync(anything, 'version: 1\nrules:\n  - { id: any-command, verdict: allow, kind: [shell, file_read, file_write, http] }\n');
+    client = await connect(['--data', data, '--exec-timeout', '3']);
+    open = await connect(['--data', join(root, 'data-open'), '--policy', anything, '--exec-timeout', '3', '--max-file', '1048576', '--max-output', '65536', '--max-processes', '64']);
+  });
+  after(async () => {
+    await client?.close();
+    await open?.close();
+  });
+
+  it('runs what the policy allows in the workspace, and denies the rest without running it', async () => {
+    const ok = await run(client, 'echo hello > greeting.txt && cat greeting.txt');
+    assert.equal(ok.isError, undefined, text(ok));
+    assert.match(text(ok), /^hello\n\[exit 0\]$/);
+    const denied = await run(client, 'rm -rf ~');
+    assert.equal(denied.isError, true);
+    assert.match(text(denied), /denied this command \(rule shell-delete-root-or-home\)/);
+    const records = gatehouse(['audit', 'export', '--jsonl', '--data', data]).stdout;
+    assert.match(records, /"type":"outcome"/);
+  });
+
+  it('keeps writes in the workspace, hides homes and gives no credential to the command', async () => {
+    const outside = join(tmpdir(), `gatehouse-outside-${process.pid}.txt`);
+    const w = await run(open, `echo x > ${outside}`);
+    assert.match(text(w), /Read-only file system/);
+    assert.ok(!existsSync(outside));
+    const env = await run(open, 'printenv');
+    assert.doesNotMatch(text(env), /SECRET_TOKEN|ghp_/, 'the environment is scrubbed');
+    assert.match(text(env), new RegExp(`HOME=${ws}`));
+    const hidden = await run(open, 'find /root /home -mindepth 1 | wc -l');
+    assert.match(text(hidden), /^0\n/, 'homes are hidden (empty)');
+    const masked = await run(open, `echo ${SECRET}`);
+    assert.doesNotMatch(text(masked), /ghp_/, 'secrets in the output are masked');
+  });
+
+  it('kills a command at its limits: time, output, file size, processes', async () => {
+    const slow = await run(open, 'sleep 30');
+    assert.match(text(slow), /killed: it ran past 3 s/);
+    const loud = await run(open, 'yes');
+    assert.match(text(loud), /killed: its output passed the limit/);
+    const big = await run(open, 'yes > big.txt; echo done');
+    assert.ok(statSync(join(ws, 'big.txt')).size <= 1048576, 'one file stops at --max-file');
+    assert.match(text(big), /File size limit exceeded|done/);
+    const started = Date.now();
+    const bomb = await run(open, 'f() { f | f & }; f; sleep 30');
+    assert.equal(bomb.isError, true);
+    assert.match(text(bomb), /fork: (retry: )?Resource temporarily unavailable|Cannot fork/, 'the process cap is what stopped it');
+    assert.ok(Date.now() - started < 15_000, 'the fork bomb is stopped, and the call returns');
+    const after = await run(open, 'echo still fine');
+    assert.match(text(after), /still fine/);
+  });
+});

@@ -1,0 +1,52 @@
+import { isAbsolute, relative, resolve } from 'node:path';
+import { redactText } from '../audit/redact.js';
+import type { Judge } from '../enforcers/mcp/judge.js';
+import type { ExecLimits, Sandbox } from './sandbox.js';
+import type { ToolResult } from './sql.js';
+
+/**
+ * `shell_exec`: a command judged by the pipeline like any shell action, then run in the sandbox
+ * (`sandbox.ts`) with a scrubbed environment: only the variables below, nothing the agent was not
+ * lent. Output is size-capped and time-limited, and secrets in it are masked.
+ */
+
+/** The whole environment a command gets; HOME is the workspace. */
+export function commandEnv(workspace: string): Record<string, string> {
+  return { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: workspace, LANG: 'C.UTF-8', TERM: 'dumb' };
+}
+
+const text = (t: string, isError = false): ToolResult => ({ content: [{ type: 'text', text: t }], ...(isError ? { isError: true } : {}) });
+
+/**
+ * Judges and, when allowed, runs `command` in `cwd` (inside `workspace`). Never throws.
+ * @param judge the session's judge; an ask waits for a reviewer when `judge.wait` exists, else is denied.
+ */
+export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: string, command: string, cwd: string | undefined, limits: Partial<ExecLimits>, reason?: string): Promise<ToolResult> {
+  const dir = resolve(workspace, cwd ?? '.');
+  const inside = relative(workspace, dir);
+  if (inside.startsWith('..') || isAbsolute(inside)) return text(`Gatehouse: cwd ${dir} is outside the workspace ${workspace}`, true);
+  const body = { kind: 'shell', command, cwd: dir, ...(reason ? { reason } : {}) };
+  try {
+    let decided = await judge.decide(body);
+    if (decided.verdict === 'ask') {
+      if (judge.wait === undefined || decided.approval === undefined) return text(`Gatehouse: this command needs a reviewer's approval (rule ${decided.rule.id}): ${decided.reasons.join('; ')}. Nobody can approve it without a gateway service (run with --gateway URL --token T).`, true);
+      const status = await judge.wait(decided.approval.id, new AbortController().signal);
+      if (status !== 'approved') return text(`Gatehouse: the approval ${decided.approval.id} ended ${status}; nothing was run`, true);
+      decided = await judge.decide(body);
+    }
+    if (decided.verdict !== 'allow') return text(`Gatehouse denied this command (rule ${decided.rule.id}): ${decided.reasons.join('; ')}`, true);
+    const r = await sandbox.exec(command, dir, commandEnv(workspace), limits);
+    const why = r.killedFor === 'timeout' ? `killed: it ran past ${Math.round((limits.timeoutMs ?? 30_000) / 1000)} s` : r.killedFor === 'output_limit' ? 'killed: its output passed the limit' : null;
+    const status = why ?? (r.signal !== null ? `killed by ${r.signal}` : `exit ${r.exitCode}`);
+    const cap = limits.maxOutputBytes ?? 1 << 20;
+    const [out, err] = await Promise.all([redactText(r.stdout), redactText(r.stderr)]);
+    const failed = r.exitCode !== 0 || r.killedFor !== null;
+    await judge.outcome(failed ? { decision: decided.decision, status: 'error', error: `${status}; ${err.slice(-2000)}` } : { decision: decided.decision, status: 'ok' });
+    const o = out.slice(0, cap).replace(/\n$/, '');
+    const e = err.slice(0, cap).replace(/\n$/, '');
+    const shown = `${o}${e ? `${o ? '\n' : ''}[stderr]\n${e}` : ''}${r.truncated ? '\n[output cut at the limit]' : ''}`;
+    return { ...text(`${shown}${shown ? '\n' : ''}[${status}]`, failed), structuredContent: { exitCode: r.exitCode, signal: r.signal, killedFor: r.killedFor } };
+  } catch (err) {
+    return text(`Gatehouse: the command was not run: ${(err as Error).message}`, true);
+  }
+}
