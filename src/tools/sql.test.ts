@@ -82,6 +82,7 @@ describe('sql_query against a real PostgreSQL', () => {
       const stuck = await c.callTool({ name: 'sql_query', arguments: { sql: `SELECT count(*) FROM ${orders}` } });
       assert.equal(stuck.isError, true);
       assert.match(text(stuck), /ERROR (55P03|57014)/, 'the SQLSTATE is kept');
+      assert.match(String((stuck.structuredContent as { sqlstate?: string }).sqlstate), /^(55P03|57014)$/);
       assert.ok(Date.now() - started < 10_000);
     } finally {
       await locker.query('ROLLBACK').catch(() => undefined);

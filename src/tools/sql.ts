@@ -57,9 +57,10 @@ function counts(results: pg.QueryResult | pg.QueryResult[]): { command: string; 
   return (Array.isArray(results) ? results : [results]).map((r) => ({ command: r.command ?? 'UNKNOWN', rows: r.rowCount ?? 0 }));
 }
 
+/** A database error as a tool error that keeps its class: the SQLSTATE in the text and in `structuredContent.sqlstate`. */
 function sqlError(err: unknown): ToolResult {
   const e = err as { code?: string; message?: string };
-  return text(`ERROR ${e.code ?? ''}: ${e.message ?? String(err)}`.replace('ERROR : ', 'ERROR: '), true);
+  return { ...text(`ERROR ${e.code ?? ''}: ${e.message ?? String(err)}`.replace('ERROR : ', 'ERROR: '), true), structuredContent: { sqlstate: e.code ?? null } };
 }
 
 async function inTransaction<T>(pool: pg.Pool, mode: 'READ ONLY' | 'READ WRITE', timeoutMs: number, work: (c: pg.PoolClient) => Promise<T>, commit: (value: T) => boolean): Promise<T> {
@@ -114,7 +115,7 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
       result = await inTransaction(pool, readOnly ? 'READ ONLY' : 'READ WRITE', timeoutMs, (c) => c.query(sql), (r) => expected === undefined || sameCounts(counts(r), expected));
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      await judge.outcome({ decision: decided.decision, status: 'error', error: `${e.code ?? ''} ${e.message ?? ''}`.trim() });
+      await judge.outcome({ decision: decided.decision, status: 'error', ...(e.code ? { sqlstate: e.code } : {}), error: `${e.code ?? ''} ${e.message ?? ''}`.trim() });
       return sqlError(err);
     }
     const got = counts(result);

@@ -20,7 +20,7 @@ export interface Judge {
   /** Waits until an approval is no longer pending; absent when nobody can answer (standalone). */
   wait?: (approval: string, signal: AbortSignal) => Promise<string>;
   /** Records what a forwarded call returned. Never throws. */
-  outcome(body: { decision: string; status: 'ok' | 'error'; error?: string }): Promise<void>;
+  outcome(body: { decision: string; status: 'ok' | 'error'; error?: string; rows?: number; sqlstate?: string; exitCode?: number }): Promise<void>;
   /** Compares a server's listing with its pins. @throws on any failure. */
   pin(server: string, tools: ToolDefinition[]): Promise<PinResult>;
   /** Ends the session. Never throws. */
