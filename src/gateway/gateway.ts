@@ -347,7 +347,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const parsed = outcomeSchema.safeParse(body);
     if (!parsed.success) throw new GatehouseError('input_invalid', `the outcome: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     if (!this.store.decisionInSession(session.id, parsed.data.decision)) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);
-    const o = await redactValue(parsed.data);
+    // INVARIANT: `error` is the only free text (the decision id was just found in the trail): only it needs a redaction pass
+    const o = parsed.data.error === undefined ? parsed.data : await redactValue(parsed.data);
     // an outcome is recorded after the fact: it does not wait for its own sync (the next decision's sync covers it)
     const [record] = await this.store.batched(() => {
       if (o.status === 'ok' && o.rows !== undefined) this.store.addRowsTouched(session.id, o.rows);
