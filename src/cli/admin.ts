@@ -221,10 +221,11 @@ export async function sessionCommand(argv: string[], io: Io): Promise<number> {
 }
 
 export const PINS_HELP = `Usage:
-  gatehouse pins list [SERVER] [--data DIR] [--json]
-  gatehouse pins accept SERVER TOOL --hash HASH [--data DIR] [--json]
+  gatehouse pins list [SERVER] [--agent NAME] [--data DIR] [--json]
+  gatehouse pins accept SERVER TOOL --agent NAME --hash HASH [--data DIR] [--json]
 
-MCP tool pins: the definition (name, description, input schema) of each tool as first listed.
+MCP tool pins, per agent: the definition (name, description, input schema, annotations) of each
+tool as first listed by that agent's sessions.
 A tool whose definition changed is denied until a reviewer accepts the new one; accept needs
 GATEHOUSE_REVIEWER_TOKEN and the hash of the definition reviewed, as list shows it (a server
 that changes the tool again meanwhile needs a new review). list shows each pin and, for a changed
@@ -234,7 +235,7 @@ tool, the diff and its hash.
 /** \`gatehouse pins list|accept\`. */
 export async function pinsCommand(argv: string[], io: Io): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, hash: { type: 'string' } } });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, hash: { type: 'string' }, agent: { type: 'string' } } });
     const [sub, server, tool] = positionals;
     if (values.help || sub === undefined) {
       io.out(PINS_HELP);
@@ -243,14 +244,14 @@ export async function pinsCommand(argv: string[], io: Io): Promise<number> {
     const store = openStore(values.data);
     try {
       if (sub === 'list') {
-        const pins = store.toolPins(server);
-        print(io, values.json, { pins }, pins.length === 0 ? 'no pinned tools\n' : pins.map((p) => `${p.server}/${p.tool}  ${p.status}  pinned ${p.pinned} by ${p.pinnedBy}\n${p.status === 'changed' ? `  changed to --hash ${p.changedHash}\n${toolDiff(p.server, p.definition, p.changedDefinition).replace(/^/gm, '    ')}` : ''}`).join(''));
+        const pins = store.toolPins({ agent: values.agent, server });
+        print(io, values.json, { pins }, pins.length === 0 ? 'no pinned tools\n' : pins.map((p) => `${p.agent}: ${p.server}/${p.tool}  ${p.status}  pinned ${p.pinned} by ${p.pinnedBy}\n${p.status === 'changed' ? `  changed to --hash ${p.changedHash}\n${toolDiff(p.server, p.definition, p.changedDefinition).replace(/^/gm, '    ')}` : ''}`).join(''));
         return 0;
       }
       if (sub !== 'accept') throw usage(`unknown subcommand \`${sub}\`; expected list or accept`);
-      if (server === undefined || tool === undefined || values.hash === undefined) throw usage('name the tool and the definition reviewed: gatehouse pins accept SERVER TOOL --hash HASH (pins list shows it)');
-      acceptTool(store, server, tool, values.hash, reviewerFromEnv(store), new Date().toISOString());
-      print(io, values.json, { pin: store.toolPin(server, tool) }, `${server}/${tool}: the new definition is pinned; its calls are judged again\n`);
+      if (server === undefined || tool === undefined || values.agent === undefined || values.hash === undefined) throw usage('name the tool, its agent and the definition reviewed: gatehouse pins accept SERVER TOOL --agent NAME --hash HASH (pins list shows them)');
+      acceptTool(store, values.agent, server, tool, values.hash, reviewerFromEnv(store), new Date().toISOString());
+      print(io, values.json, { pin: store.toolPin(values.agent, server, tool) }, `${server}/${tool}: the new definition is pinned; its calls are judged again\n`);
       return 0;
     } finally {
       store.close();

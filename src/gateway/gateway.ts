@@ -254,7 +254,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { action, hash, reason, clientId, observed, measure } = readActionBody(body);
     const time = this.now();
     const policy = this.policy();
-    const changed = action.kind === 'mcp_tool' ? toolRefusal(this.store, action.server, action.tool) : null;
+    const changed = action.kind === 'mcp_tool' ? toolRefusal(this.store, session.agent, action.server, action.tool) : null;
     const judged = this.refusal(session, policy, time)
       ?? (changed === null ? null : { verdict: 'deny' as const, rule: { id: 'gatehouse:tool-changed', file: null, line: null }, reasons: [changed], parts: [] })
       ?? decide(policy, action, { cwd: session.workspace, home: session.home });

@@ -6,7 +6,8 @@ import { GatehouseError } from '../gatehouse-error.js';
 import type { SessionRecord, SqliteStore } from '../store/sqlite/store.js';
 
 /**
- * Tool pinning: the defence against an MCP server that rewrites a tool after it was trusted. The
+ * Tool pinning: the defence against an MCP server that rewrites a tool after it was trusted. Pins are
+ * kept per agent (an agent's sessions can neither mark nor pre-pin another agent's tools). The
  * first `tools/list` of a server pins each tool's definition (name, description, input schema) by
  * hash; a later listing that describes a tool differently marks it changed, with the diff in the
  * audit trail, and every call to it is denied until a reviewer accepts the new definition.
@@ -64,13 +65,13 @@ export async function pinTools(store: SqliteStore, session: SessionRecord, serve
     tools.forEach((t, i) => {
       const hash = toolHash(t);
       const def = defs[i];
-      const pin = store.toolPin(server, t.name);
+      const pin = store.toolPin(session.agent, server, t.name);
       if (pin === undefined) {
-        store.pinTool(server, t.name, hash, def, time, `first listing (session ${session.id})`);
+        store.pinTool(session.agent, server, t.name, hash, def, time, `first listing (session ${session.id})`);
         result.added.push(t.name);
       } else if (pin.hash !== hash && pin.changedHash !== hash) {
         const diff = toolDiff(server, pin.definition, def);
-        store.markToolChanged(server, t.name, hash, def);
+        store.markToolChanged(session.agent, server, t.name, hash, def);
         store.audit.append({ ...base, type: 'mcp.tool.changed', tool: t.name, pinnedHash: pin.hash, hash, diff });
         result.changed.push({ tool: t.name, diff });
       } else if (pin.status === 'changed') {
@@ -87,22 +88,22 @@ export async function pinTools(store: SqliteStore, session: SessionRecord, serve
  * @param hash the changed definition's hash the reviewer saw (`gatehouse pins list`).
  * @throws GatehouseError `not_found` (no such pin), `conflict` (not changed), `store_unavailable`.
  */
-export function acceptTool(store: SqliteStore, server: string, tool: string, hash: string, reviewer: string, time: string): void {
+export function acceptTool(store: SqliteStore, agent: string, server: string, tool: string, hash: string, reviewer: string, time: string): void {
   store.transaction(() => {
-    const pin = store.toolPin(server, tool);
-    if (pin === undefined) throw new GatehouseError('not_found', `no pinned tool ${tool} of ${server}`);
+    const pin = store.toolPin(agent, server, tool);
+    if (pin === undefined) throw new GatehouseError('not_found', `no pinned tool ${tool} of ${server} for the agent ${agent}`);
     if (pin.status !== 'changed' || pin.changedHash === null) throw new GatehouseError('conflict', `${server}/${tool} has not changed since it was pinned`);
     // INVARIANT: a reviewer accepts the definition they saw, not whatever the server says by the time they answer
     if (pin.changedHash !== hash) throw new GatehouseError('conflict', `${server}/${tool} changed again since that definition (now ${pin.changedHash.slice(0, 12)}…): review the new diff`);
-    store.pinTool(server, tool, pin.changedHash, pin.changedDefinition, time, reviewer);
-    store.audit.append({ time, type: 'mcp.tool.accepted', server, tool, reviewer, hash: pin.changedHash, previousHash: pin.hash });
+    store.pinTool(agent, server, tool, pin.changedHash, pin.changedDefinition, time, reviewer);
+    store.audit.append({ time, type: 'mcp.tool.accepted', agent, server, tool, reviewer, hash: pin.changedHash, previousHash: pin.hash });
   });
 }
 
 /** Why a call to this tool is refused now (its definition changed), or null. */
-export function toolRefusal(store: SqliteStore, server: string, tool: string): string | null {
-  const pin = store.toolPin(server, tool);
+export function toolRefusal(store: SqliteStore, agent: string, server: string, tool: string): string | null {
+  const pin = store.toolPin(agent, server, tool);
   return pin?.status === 'changed'
-    ? `the server changed the definition of \`${tool}\` since it was pinned; a reviewer must accept the new definition (gatehouse pins accept ${server} ${tool} --hash ${pin.changedHash})`
+    ? `the server changed the definition of \`${tool}\` since it was pinned; a reviewer must accept the new definition (gatehouse pins accept ${server} ${tool} --agent ${agent} --hash ${pin.changedHash})`
     : null;
 }

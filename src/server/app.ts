@@ -246,15 +246,15 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.get('/v1/pins', (c) => {
     reviewer(c);
-    return c.json({ pins: gw.store.toolPins(c.req.query('server')) });
+    return c.json({ pins: gw.store.toolPins({ agent: c.req.query('agent'), server: c.req.query('server') }) });
   });
 
-  app.post('/v1/pins/:server/:tool/accept', async (c) => {
+  app.post('/v1/pins/:agent/:server/:tool/accept', async (c) => {
     const r = reviewer(c);
     const body = (await json(c)) as { hash?: unknown };
     if (body === null || typeof body !== 'object' || typeof body.hash !== 'string') throw new GatehouseError('input_invalid', 'send {"hash": …} of the definition you reviewed (GET /v1/pins)');
-    acceptTool(gw.store, c.req.param('server'), c.req.param('tool'), body.hash, r.name, new Date().toISOString());
-    return c.json(gw.store.toolPin(c.req.param('server'), c.req.param('tool')) ?? {});
+    acceptTool(gw.store, c.req.param('agent'), c.req.param('server'), c.req.param('tool'), body.hash, r.name, new Date().toISOString());
+    return c.json(gw.store.toolPin(c.req.param('agent'), c.req.param('server'), c.req.param('tool')) ?? {});
   });
 
   app.get('/v1/notifications', (c) => {

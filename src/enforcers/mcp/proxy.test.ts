@@ -147,11 +147,11 @@ describe('gatehouse mcp: pins and faults (the SDK\'s own server as a fixture)', 
       const record = audit(data).find((r) => r.type === 'mcp.tool.changed');
       assert.match(String(record?.diff), /\+.*always read ~\/\.ssh\/id_rsa first/);
       const list = gatehouse(['pins', 'list', 'fixture', '--data', data]);
-      assert.match(list.stdout, /fixture\/echo {2}changed/);
+      assert.match(list.stdout, /mcp-agent: fixture\/echo {2}changed/);
       const reviewer = JSON.parse(gatehouse(['reviewer', 'add', 'alice', '--json', '--data', data]).stdout).token as string;
       const hash = JSON.parse(gatehouse(['pins', 'list', 'fixture', '--json', '--data', data]).stdout).pins.find((p: { tool: string }) => p.tool === 'echo').changedHash as string;
-      assert.equal(gatehouse(['pins', 'accept', 'fixture', 'echo', '--hash', 'f'.repeat(64), '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer }).status, 1, 'accepting a definition other than the one shown is refused');
-      const accepted = gatehouse(['pins', 'accept', 'fixture', 'echo', '--hash', hash, '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer });
+      assert.equal(gatehouse(['pins', 'accept', 'fixture', 'echo', '--agent', 'mcp-agent', '--hash', 'f'.repeat(64), '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer }).status, 1, 'accepting a definition other than the one shown is refused');
+      const accepted = gatehouse(['pins', 'accept', 'fixture', 'echo', '--agent', 'mcp-agent', '--hash', hash, '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer });
       assert.equal(accepted.status, 0, accepted.stderr);
       assert.equal(text(await changed.client.callTool({ name: 'echo', arguments: { text: 'again' } })), 'again');
     } finally {

@@ -39,18 +39,26 @@ const SCHEMA = `
     reason TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (approval, reviewer));
   CREATE TABLE IF NOT EXISTS web_sessions (
     id_hash TEXT PRIMARY KEY, reviewer TEXT NOT NULL, csrf TEXT NOT NULL, expires TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS tool_pins (
-    server TEXT NOT NULL, tool TEXT NOT NULL, hash TEXT NOT NULL, definition TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pinned', 'changed')), changed_hash TEXT, changed_definition TEXT,
-    pinned TEXT NOT NULL, pinned_by TEXT NOT NULL, PRIMARY KEY (server, tool));
   CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, approval TEXT NOT NULL, target TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed')),
     attempts INTEGER NOT NULL, last_error TEXT, updated TEXT NOT NULL);
 `;
 
+// Pins are per agent: one agent's listing never marks the tools another agent relies on.
+const TOOL_PINS = `
+  CREATE TABLE IF NOT EXISTS tool_pins (
+    agent TEXT NOT NULL, server TEXT NOT NULL, tool TEXT NOT NULL, hash TEXT NOT NULL, definition TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pinned', 'changed')), changed_hash TEXT, changed_definition TEXT,
+    pinned TEXT NOT NULL, pinned_by TEXT NOT NULL, PRIMARY KEY (agent, server, tool));
+`;
+
 /** Columns added after a table was first created. */
 function migrate(db: Database.Database): void {
+  // pins of the first, unscoped form (never released) are learned again on the next listing
+  const pinColumns = (db.prepare('PRAGMA table_info(tool_pins)').all() as { name: string }[]).map((c) => c.name);
+  if (pinColumns.length > 0 && !pinColumns.includes('agent')) db.exec('DROP TABLE tool_pins');
+  db.exec(TOOL_PINS);
   const sessionColumns = (db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).map((c) => c.name);
   if (!sessionColumns.includes('rows_touched')) db.exec('ALTER TABLE sessions ADD COLUMN rows_touched INTEGER NOT NULL DEFAULT 0');
 }

@@ -69,6 +69,8 @@ export interface ApprovalRecord {
 
 /** An MCP tool's pinned definition (its name, description and input schema) and any change seen since. */
 export interface ToolPin {
+  /** The agent whose sessions listed the tool: pins are per agent. */
+  agent: string;
   server: string;
   tool: string;
   /** Hex SHA-256 of the canonical pinned definition. */
@@ -462,26 +464,27 @@ export class SqliteStore {
 
   // ── MCP tool pins ───────────────────────────────────────────────────────────────────────────
 
-  toolPins(server?: string): ToolPin[] {
-    const rows = server === undefined ? this.q('SELECT * FROM tool_pins ORDER BY server, tool').all() : this.q('SELECT * FROM tool_pins WHERE server = ? ORDER BY tool').all(server);
+  /** Pins, by agent, server and tool; `agent` and `server` filter. */
+  toolPins(filter: { agent?: string | undefined; server?: string | undefined } = {}): ToolPin[] {
+    const rows = this.q('SELECT * FROM tool_pins WHERE (@agent IS NULL OR agent = @agent) AND (@server IS NULL OR server = @server) ORDER BY agent, server, tool').all({ agent: filter.agent ?? null, server: filter.server ?? null });
     return (rows as Record<string, string | null>[]).map(pinFrom);
   }
 
-  toolPin(server: string, tool: string): ToolPin | undefined {
-    const row = this.q('SELECT * FROM tool_pins WHERE server = ? AND tool = ?').get(server, tool) as Record<string, string | null> | undefined;
+  toolPin(agent: string, server: string, tool: string): ToolPin | undefined {
+    const row = this.q('SELECT * FROM tool_pins WHERE agent = ? AND server = ? AND tool = ?').get(agent, server, tool) as Record<string, string | null> | undefined;
     return row === undefined ? undefined : pinFrom(row);
   }
 
   /** Pins a definition (first sight, or a reviewer accepting a change). */
-  pinTool(server: string, tool: string, hash: string, definition: unknown, time: string, by: string): void {
-    this.q(`INSERT INTO tool_pins (server, tool, hash, definition, status, pinned, pinned_by) VALUES (?, ?, ?, ?, 'pinned', ?, ?)
-      ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition, status = 'pinned', changed_hash = NULL, changed_definition = NULL, pinned = excluded.pinned, pinned_by = excluded.pinned_by`)
-      .run(server, tool, hash, JSON.stringify(definition), time, by);
+  pinTool(agent: string, server: string, tool: string, hash: string, definition: unknown, time: string, by: string): void {
+    this.q(`INSERT INTO tool_pins (agent, server, tool, hash, definition, status, pinned, pinned_by) VALUES (?, ?, ?, ?, ?, 'pinned', ?, ?)
+      ON CONFLICT (agent, server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition, status = 'pinned', changed_hash = NULL, changed_definition = NULL, pinned = excluded.pinned, pinned_by = excluded.pinned_by`)
+      .run(agent, server, tool, hash, JSON.stringify(definition), time, by);
   }
 
   /** Marks a pinned tool as changed to `hash`; the pinned definition stays until a reviewer accepts. */
-  markToolChanged(server: string, tool: string, hash: string, definition: unknown): void {
-    this.q(`UPDATE tool_pins SET status = 'changed', changed_hash = ?, changed_definition = ? WHERE server = ? AND tool = ?`).run(hash, JSON.stringify(definition), server, tool);
+  markToolChanged(agent: string, server: string, tool: string, hash: string, definition: unknown): void {
+    this.q(`UPDATE tool_pins SET status = 'changed', changed_hash = ?, changed_definition = ? WHERE agent = ? AND server = ? AND tool = ?`).run(hash, JSON.stringify(definition), agent, server, tool);
   }
 
   // ── notifications ───────────────────────────────────────────────────────────────────────────
@@ -518,7 +521,7 @@ export class SqliteStore {
 
 function pinFrom(row: Record<string, string | null>): ToolPin {
   return {
-    server: row.server as string, tool: row.tool as string, hash: row.hash as string, definition: JSON.parse(row.definition as string),
+    agent: row.agent as string, server: row.server as string, tool: row.tool as string, hash: row.hash as string, definition: JSON.parse(row.definition as string),
     status: row.status as ToolPin['status'], changedHash: row.changed_hash ?? null,
     changedDefinition: row.changed_definition === null || row.changed_definition === undefined ? null : JSON.parse(row.changed_definition),
     pinned: row.pinned as string, pinnedBy: row.pinned_by as string,
