@@ -83,17 +83,18 @@ export class Sandbox {
   }
 
   /**
-   * Runs `command` (bash) in `cwd` with exactly `env`.
+   * Runs `command` (bash) in `cwd` with exactly `env`; `workspace` (a real path, no symbolic links)
+   * is the one writable directory besides a private temp directory.
    * @throws GatehouseError `sandbox_unavailable` when the command's cgroup cannot be made (it did not run).
    */
-  async exec(command: string, cwd: string, env: Record<string, string>, limits: Partial<ExecLimits> = {}): Promise<ExecResult> {
+  async exec(command: string, cwd: string, workspace: string, env: Record<string, string>, limits: Partial<ExecLimits> = {}): Promise<ExecResult> {
     const lim = { ...DEFAULT_LIMITS, ...limits };
     const dir = resolve(cwd);
     const id = randomUUID();
     const cg = `${this.cgroupRoot}/${id}`;
     const tmp = mkdtempSync('/tmp/gatehouse-exec-');
     try {
-      const wrapped = await this.wrap(dir, `export TMPDIR='${tmp}'\n${command}`, id, tmp);
+      const wrapped = await this.wrap(dir, workspace, `export TMPDIR='${tmp}'\n${command}`, id, tmp);
       try {
         mkdirSync(cg);
         writeFileSync(`${cg}/pids.max`, String(lim.maxPids));
@@ -119,12 +120,12 @@ export class Sandbox {
     }
   }
 
-  private wrap(cwd: string, command: string, id: string, tmp: string): Promise<string> {
+  private wrap(cwd: string, workspace: string, command: string, id: string, tmp: string): Promise<string> {
     const job = this.wraps.then(async () => {
       const saved = process.cwd();
       process.chdir(cwd);
       try {
-        return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [cwd], allowWrite: [cwd, tmp], denyWrite: [] } }, undefined, { commandId: id });
+        return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [workspace], allowWrite: [workspace, tmp], denyWrite: [] } }, undefined, { commandId: id });
       } finally {
         process.chdir(saved);
       }

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -59,6 +59,9 @@ describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian
     assert.match(text(env), new RegExp(`HOME=${ws}`));
     const hidden = await run(open, 'find /root /home -mindepth 1 | wc -l');
     assert.match(text(hidden), /^0\n/, 'homes are hidden (empty)');
+    symlinkSync('/etc', join(ws, 'etc-link'));
+    const escaped = await open.callTool({ name: 'shell_exec', arguments: { command: 'touch x', cwd: 'etc-link' } });
+    assert.match(text(escaped), /outside the workspace/, 'a symbolic link out of the workspace is not a workspace');
     const masked = await run(open, `echo ${SECRET}`);
     assert.doesNotMatch(text(masked), /ghp_/, 'secrets in the output are masked');
   });

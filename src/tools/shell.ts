@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { redactText } from '../audit/redact.js';
 import type { Judge } from '../enforcers/mcp/judge.js';
@@ -23,7 +24,14 @@ const text = (t: string, isError = false): ToolResult => ({ content: [{ type: 't
  */
 export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: string, command: string, cwd: string | undefined, limits: Partial<ExecLimits>, reason?: string): Promise<ToolResult> {
   const dir = resolve(workspace, cwd ?? '.');
-  const inside = relative(workspace, dir);
+  // INVARIANT: the directory a command runs in is the workspace or below it once symbolic links are followed
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return text(`Gatehouse: cwd ${dir} does not exist`, true);
+  }
+  const inside = relative(realpathSync(workspace), real);
   if (inside.startsWith('..') || isAbsolute(inside)) return text(`Gatehouse: cwd ${dir} is outside the workspace ${workspace}`, true);
   const body = { kind: 'shell', command, cwd: dir, ...(reason ? { reason } : {}) };
   try {
@@ -35,7 +43,7 @@ export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: strin
       decided = await judge.decide(body);
     }
     if (decided.verdict !== 'allow') return text(`Gatehouse denied this command (rule ${decided.rule.id}): ${decided.reasons.join('; ')}`, true);
-    const r = await sandbox.exec(command, dir, commandEnv(workspace), limits);
+    const r = await sandbox.exec(command, real, realpathSync(workspace), commandEnv(workspace), limits);
     const why = r.killedFor === 'timeout' ? `killed: it ran past ${Math.round((limits.timeoutMs ?? 30_000) / 1000)} s` : r.killedFor === 'output_limit' ? 'killed: its output passed the limit' : null;
     const status = why ?? (r.signal !== null ? `killed by ${r.signal}` : `exit ${r.exitCode}`);
     const cap = limits.maxOutputBytes ?? 1 << 20;
