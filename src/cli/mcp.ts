@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { judges } from '../enforcers/mcp/judge.js';
-import { listenForAgents } from '../enforcers/mcp/listen.js';
+import { listenForAgents, proxyHandler } from '../enforcers/mcp/listen.js';
 import { McpProxy } from '../enforcers/mcp/proxy.js';
 import { report, splitAtDashes, usage, type Io } from './common.js';
 
@@ -109,7 +109,7 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
       : new StdioClientTransport({ command: command[0] as string, args: command.slice(1), cwd, env: upstreamEnv(), stderr: 'inherit' });
 
     if (listen !== null) {
-      const listening = await listenForAgents(listen[1] as string, Number(listen[2]), async (token) => ({ upstream: upstream(), judge: await judgeFor(token) }), proxyOptions);
+      const listening = await listenForAgents(listen[1] as string, Number(listen[2]), proxyHandler(async (token) => ({ upstream: upstream(), judge: await judgeFor(token) }), proxyOptions), log);
       log(`serving agents at ${listening.url}`);
       io.out(`${JSON.stringify({ listening: listening.url })}\n`);
       let finished!: () => void;

@@ -4,7 +4,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import pg from 'pg';
 import { z } from 'zod';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { judges, type Judge } from '../enforcers/mcp/judge.js';
+import { listenForAgents, type SessionHandler } from '../enforcers/mcp/listen.js';
 import { Sandbox } from '../tools/sandbox.js';
 import { shellExec } from '../tools/shell.js';
 import { sqlQuery } from '../tools/sql.js';
@@ -39,6 +41,10 @@ Options:
   --database URL            offer sql_query on postgres://user@host:port/db (or $DATABASE_URL)
   --statement-timeout SECS  per statement and per lock wait (default 30)
   --cwd DIR, --task TEXT    the session's workspace and task
+  --listen HOST:PORT        serve agents over Streamable HTTP at http://HOST:PORT/mcp (each MCP
+                            session its own Gatehouse session; behind a gateway each agent sends
+                            its own token as Authorization: Bearer) instead of stdio
+  --token T                 the agent token for --gateway (or $GATEHOUSE_AGENT_TOKEN)
   --agent NAME, --environment ENV   without --gateway: the names in the audit trail
 
 Without --gateway a call that needs approval is denied (nobody can approve it); with --gateway it
@@ -47,7 +53,6 @@ is held on the reviewers' page.
 
 /** `gatehouse tools`: serves until the agent closes its input. */
 export async function toolsCommand(argv: string[], io: Io): Promise<number> {
-  let judge: Judge;
   let pool: pg.Pool | undefined;
   let sandbox: Sandbox | undefined;
   let close: () => void;
@@ -59,13 +64,15 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
         'statement-timeout': { type: 'string' }, cwd: { type: 'string' }, task: { type: 'string' }, agent: { type: 'string' }, environment: { type: 'string' },
         workspace: { type: 'string' }, 'allow-host': { type: 'string', multiple: true }, 'exec-timeout': { type: 'string' }, 'max-output': { type: 'string' },
         'max-file': { type: 'string' }, 'max-processes': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        listen: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
       io.out(TOOLS_HELP);
       return 0;
     }
+    const listen = values.listen === undefined ? null : /^(.+):(\d+)$/.exec(values.listen);
+    if (values.listen !== undefined && (listen === null || Number(listen[2]) > 65535)) throw usage('--listen is HOST:PORT, e.g. 127.0.0.1:7901');
     const database = values.database ?? process.env.DATABASE_URL;
     const workspace = values.workspace === undefined ? undefined : resolve(values.workspace);
     if (database === undefined && workspace === undefined) throw usage('give --workspace DIR (shell_exec), --database URL (sql_query), or both');
@@ -82,46 +89,72 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
       maxPids: positive('max-processes', values['max-processes'], 256, 4096),
     };
     if (values.gateway !== undefined && values.policy !== undefined) throw usage('--policy is for the standalone server; with --gateway, the gateway\'s policy decides');
-    if ((values.gateway === undefined) !== (values.token === undefined)) throw usage('--gateway and --token go together (the token is an agent token: gatehouse agent add NAME)');
+    const token = values.token ?? process.env.GATEHOUSE_AGENT_TOKEN;
+    if (values.token !== undefined && values.gateway === undefined) throw usage('--token is an agent token for --gateway URL');
+    if (values.gateway !== undefined && token === undefined && listen === null) throw usage('--gateway needs the agent token: --token T or $GATEHOUSE_AGENT_TOKEN');
     const timeout = Number(values['statement-timeout'] ?? 30);
     if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) throw usage('--statement-timeout is seconds, up to 3600');
     const log = (line: string) => io.err(`gatehouse tools: ${line}\n`);
     const cwd = workspace ?? resolve(values.cwd ?? process.cwd());
-    const source = await judges({ ...values, request: { task: values.task ?? 'governed tools', workspace: cwd, home: process.env.HOME ?? '/' }, log });
-    judge = await source.judgeFor(undefined);
-    const server = new McpServer({ name: 'gatehouse-tools', version: '0.1.0' });
+    const source = await judges({ ...values, token, listening: listen !== null, request: { task: values.task ?? 'governed tools', workspace: cwd, home: process.env.HOME ?? '/' }, log });
     const offered: string[] = [];
     if (database !== undefined) {
-      const p = new pg.Pool({ connectionString: database, max: 4, connectionTimeoutMillis: 10_000 });
-      p.on('error', (err) => log(`database: ${err.message}`));
-      pool = p;
-      server.registerTool('sql_query', {
-        description: 'Run SQL against the configured PostgreSQL. Reads run read-only; writes are counted first, and a statement that touches more rows than the policy allows waits for a human approval showing the count. Give a reason: it is shown to the reviewer.',
-        inputSchema: { sql: z.string().min(1).max(256 * 1024), reason: z.string().max(4096).optional() },
-        annotations: { destructiveHint: true, openWorldHint: false },
-      }, ({ sql, reason }) => sqlQuery(p, judge, sql, { timeoutMs: timeout * 1000 }, reason));
+      pool = new pg.Pool({ connectionString: database, max: 4, connectionTimeoutMillis: 10_000 });
+      pool.on('error', (err) => log(`database: ${err.message}`));
       offered.push('sql_query');
     }
     if (workspace !== undefined) {
-      const box = await Sandbox.start(values['allow-host'] ?? [], [resolve(values.data ?? '.gatehouse')]);
-      sandbox = box;
-      server.registerTool('shell_exec', {
-        description: `Run a bash command in the workspace (${workspace}), sandboxed: the workspace is the only writable place, the network reaches only allowed hosts, the environment holds no credentials. Give a reason: it is shown to a reviewer when the command needs approval.`,
-        inputSchema: { command: z.string().min(1).max(256 * 1024), cwd: z.string().max(4096).optional(), reason: z.string().max(4096).optional() },
-        annotations: { destructiveHint: true, openWorldHint: true },
-      }, ({ command, cwd: dir, reason }) => shellExec(box, judge, workspace, command, dir, limits, reason));
+      sandbox = await Sandbox.start(values['allow-host'] ?? [], [resolve(values.data ?? '.gatehouse')]);
       offered.push('shell_exec');
     }
-    const transport = new StdioServerTransport();
-    await server.connect(transport);
-    log(`session ${judge.session}: serving ${offered.join(' and ')}`);
+    const p = pool;
+    const box = sandbox;
+    /** The tools server of one session. */
+    const toolsServer = (judge: Judge): McpServer => {
+      const server = new McpServer({ name: 'gatehouse-tools', version: '0.1.0' });
+      if (p !== undefined) {
+        server.registerTool('sql_query', {
+          description: 'Run SQL against the configured PostgreSQL. Reads run read-only; writes are counted first, and a statement that touches more rows than the policy allows waits for a human approval showing the count. Give a reason: it is shown to the reviewer.',
+          inputSchema: { sql: z.string().min(1).max(256 * 1024), reason: z.string().max(4096).optional() },
+          annotations: { destructiveHint: true, openWorldHint: false },
+        }, ({ sql, reason }) => sqlQuery(p, judge, sql, { timeoutMs: timeout * 1000 }, reason));
+      }
+      if (box !== undefined && workspace !== undefined) {
+        server.registerTool('shell_exec', {
+          description: `Run a bash command in the workspace (${workspace}), sandboxed: the workspace is the only writable place, the network reaches only allowed hosts, the environment holds no credentials. Give a reason: it is shown to a reviewer when the command needs approval.`,
+          inputSchema: { command: z.string().min(1).max(256 * 1024), cwd: z.string().max(4096).optional(), reason: z.string().max(4096).optional() },
+          annotations: { destructiveHint: true, openWorldHint: true },
+        }, ({ command, cwd: dir, reason }) => shellExec(box, judge, workspace, command, dir, limits, reason));
+      }
+      return server;
+    };
+    /** Serves one session on a transport; its Gatehouse session ends with it. */
+    const serveOn = async (token: string | undefined, transport: Transport): Promise<SessionHandler> => {
+      const judge = await source.judgeFor(token);
+      const server = toolsServer(judge);
+      let finished!: () => void;
+      const done = new Promise<void>((r) => (finished = r));
+      server.server.onclose = () => void judge.close().finally(finished);
+      await server.connect(transport);
+      log(`session ${judge.session}: serving ${offered.join(' and ')}`);
+      return { done, shutdown: async () => { await server.close().catch(() => undefined); await done; } };
+    };
+    let sessions: { close(): Promise<void> };
+    if (listen !== null) {
+      const listening = await listenForAgents(listen[1] as string, Number(listen[2]), serveOn, log);
+      io.out(`${JSON.stringify({ listening: listening.url })}\n`);
+      sessions = listening;
+    } else {
+      const one = await serveOn(undefined, new StdioServerTransport());
+      sessions = { close: () => one.shutdown('the agent closed its input') };
+      process.stdin.once('end', () => close());
+    }
     let closing = false;
     close = () => {
       if (closing) return;
       closing = true;
       void (async () => {
-        await server.close().catch(() => undefined);
-        await judge.close();
+        await sessions.close().catch(() => undefined);
         await pool?.end().catch(() => undefined);
         await sandbox?.stop().catch(() => undefined);
         source.close();
@@ -131,7 +164,6 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
   } catch (err) {
     return report(io, err, 'tools');
   }
-  process.stdin.once('end', close);
   process.once('SIGTERM', close);
   process.once('SIGINT', close);
   return new Promise<number>(() => undefined);

@@ -117,4 +117,22 @@ describe('sql_query against a real PostgreSQL', () => {
       await gw.stop();
     }
   });
+
+  it('serves agents over Streamable HTTP too (--listen)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+    const proc = spawn(BIN, ['tools', '--database', DATABASE, '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      for (let i = 0; i < 200 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 50));
+      const c = new Client({ name: 't', version: '1' });
+      await c.connect(new StreamableHTTPClientTransport(new URL(JSON.parse(out.split('\n')[0] as string).listening as string)));
+      assert.match(text(await c.callTool({ name: 'sql_query', arguments: { sql: `SELECT count(*) AS n FROM ${orders}` } })), /"n":"\d+"/);
+      await c.close();
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  });
 });

@@ -8,11 +8,18 @@ import type { Judge } from './judge.js';
 import { McpProxy, type ProxyOptions } from './proxy.js';
 
 /**
- * `gatehouse mcp --listen`: the proxy served to agents over Streamable HTTP at `/mcp`. Each MCP
- * session an agent opens gets its own upstream connection, its own proxy and its own Gatehouse
- * session (opened with the agent's bearer token when there is a gateway). DNS-rebinding
- * protection admits only requests addressed to the listening host and port.
+ * An MCP endpoint over Streamable HTTP at `/mcp`, for `gatehouse mcp --listen` and `gatehouse
+ * tools --listen`. Each MCP session an agent opens gets its own handler (a proxy with its own
+ * upstream, or a tools server) and its own Gatehouse session (opened with the agent's bearer token
+ * when there is a gateway). Only a host and port of this listener are admitted (DNS rebinding),
+ * and nothing starts for a first request that is not an initialize.
  */
+
+/** What serves one MCP session: started on its transport, shut down when the session or the listener ends. */
+export interface SessionHandler {
+  readonly done: Promise<void>;
+  shutdown(why: string): Promise<void>;
+}
 
 /** MCP sessions open at once; more are refused until one closes. */
 export const MAX_SESSIONS = 64;
@@ -37,6 +44,21 @@ export interface AgentConnection {
   judge: Judge;
 }
 
+/** A handler that proxies the session to an upstream MCP server (`gatehouse mcp --listen`). */
+export function proxyHandler(connect: (token: string | undefined) => Promise<AgentConnection>, options: ProxyOptions) {
+  return async (token: string | undefined, transport: Transport): Promise<SessionHandler> => {
+    const conn = await connect(token);
+    const proxy = new McpProxy(transport, conn.upstream, conn.judge, options);
+    try {
+      await proxy.start();
+    } catch (err) {
+      await proxy.shutdown(`the upstream could not start: ${(err as Error).message}`);
+      throw new Error(`the upstream MCP server could not start: ${(err as Error).message}`);
+    }
+    return proxy;
+  };
+}
+
 export interface Listening {
   url: string;
   /** Open MCP sessions. */
@@ -45,12 +67,11 @@ export interface Listening {
 }
 
 /**
- * @param connect makes the upstream and judge of a new MCP session; `token` is the agent's bearer
- *        token, if it sent one. It throws to refuse the session (answered 401 or 502).
+ * @param open starts the handler of a new MCP session on its transport; `token` is the agent's
+ *        bearer token, if it sent one. It throws to refuse the session (answered 401 or 502).
  */
-export async function listenForAgents(host: string, port: number, connect: (token: string | undefined) => Promise<AgentConnection>, options: ProxyOptions): Promise<Listening> {
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; proxy: McpProxy }>();
-  const log = options.log ?? (() => undefined);
+export async function listenForAgents(host: string, port: number, open: (token: string | undefined, transport: Transport) => Promise<SessionHandler>, log: (line: string) => void): Promise<Listening> {
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; handler: SessionHandler }>();
   let allowedHosts: string[] = [];
 
   const refuse = (res: ServerResponse, status: number, message: string) => {
@@ -73,36 +94,28 @@ export async function listenForAgents(host: string, port: number, connect: (toke
     const body = await readJson(req);
     if (body === undefined || !isInitializeRequest(body)) return refuse(res, 400, 'start an MCP session with an initialize request (a JSON body of at most 1 MiB)');
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    let conn: AgentConnection;
-    try {
-      conn = await connect(auth);
-    } catch (err) {
-      const gatewaySaid = /answered 401/.test((err as Error).message);
-      return refuse(res, gatewaySaid ? 401 : 502, gatewaySaid ? 'missing or invalid credentials' : `cannot start the session: ${(err as Error).message}`);
-    }
-    let proxy: McpProxy | null = null;
+    let handler: SessionHandler | null = null;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableDnsRebindingProtection: true,
       allowedHosts,
       onsessioninitialized: (id) => {
-        if (proxy !== null) sessions.set(id, { transport, proxy });
+        if (handler !== null) sessions.set(id, { transport, handler });
       },
     });
-    proxy = new McpProxy(transport, conn.upstream, conn.judge, options);
-    const p = proxy;
-    void p.done.then(() => {
+    try {
+      handler = await open(auth, transport);
+    } catch (err) {
+      const gatewaySaid = /answered 401/.test((err as Error).message);
+      return refuse(res, gatewaySaid ? 401 : 502, gatewaySaid ? 'missing or invalid credentials' : `cannot start the session: ${(err as Error).message}`);
+    }
+    const h = handler;
+    void h.done.then(() => {
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
     });
-    try {
-      await p.start();
-    } catch (err) {
-      await p.shutdown(`the upstream could not start: ${(err as Error).message}`);
-      return refuse(res, 502, `the upstream MCP server could not start: ${(err as Error).message}`);
-    }
     await transport.handleRequest(req, res, body);
     // a first request that did not initialize a session leaves nothing behind
-    if (transport.sessionId === undefined) await p.shutdown('the first request was not an initialize');
+    if (transport.sessionId === undefined) await h.shutdown('the first request was not an initialize');
   };
 
   const server = createServer((req, res) => {
@@ -123,7 +136,7 @@ export async function listenForAgents(host: string, port: number, connect: (toke
     url: `http://${hostPart}:${actual}/mcp`,
     sessions: () => sessions.size,
     async close() {
-      await Promise.allSettled([...sessions.values()].map((s) => s.proxy.shutdown('the proxy is stopping')));
+      await Promise.allSettled([...sessions.values()].map((s) => s.handler.shutdown('the listener is stopping')));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
