@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SandboxManager, type SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import { GatehouseError } from '../gatehouse-error.js';
@@ -74,6 +74,15 @@ export class Sandbox {
       }
     }
     if (box.cgroupRoot === null) throw new GatehouseError('sandbox_unavailable', 'no pids cgroup could be made (cgroup v1 pids or a delegated v2 subtree): a command could fork without limit, so none runs');
+    // empty cgroups a killed Gatehouse left behind go; a busy one (another instance's command) stays: rmdir refuses it
+    for (const entry of readdirSync(box.cgroupRoot, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      try {
+        rmdirSync(`${box.cgroupRoot}/${entry.name}`);
+      } catch {
+        // still has processes
+      }
+    }
     await SandboxManager.initialize({ network: { allowedDomains: allowedHosts, deniedDomains: [], strictAllowlist: true }, filesystem: { denyRead: [], allowWrite: [], denyWrite: [] } } satisfies SandboxRuntimeConfig);
     return box;
   }

@@ -244,6 +244,11 @@ describe('gatehouse mcp over Streamable HTTP', () => {
       await client.connect(transport);
       assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'over http' } })), /over http/);
       assert.equal((await client.callTool({ name: 'get-env', arguments: {} })).isError, true);
+      upstream.kill();
+      await new Promise((r) => upstream.once('exit', r));
+      const started = Date.now();
+      await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'anyone?' } }, undefined, { timeout: 20_000 }), /could not be reached/);
+      assert.ok(Date.now() - started < 10_000, 'an unreachable upstream is answered at once, not at the timeout');
       await client.close();
     } finally {
       upstream.kill();

@@ -119,7 +119,18 @@ export class McpProxy {
     }, this.timeoutMs);
     this.forwarded.set(msg.id, { method: msg.method, timer, decision });
     this.inFlight.add(msg.id);
-    this.send(this.upstream, msg);
+    if (this.closed) return;
+    // an upstream that cannot take the request (an HTTP server that is down) is answered now, not at the timeout
+    this.upstream.send(msg).catch((err: Error) => {
+      const f = this.forwarded.get(msg.id);
+      if (f === undefined) return;
+      clearTimeout(f.timer);
+      this.forwarded.delete(msg.id);
+      this.inFlight.delete(msg.id);
+      const error = `the upstream MCP server could not be reached: ${err.message}`;
+      if (decision !== undefined) void this.judge.outcome({ decision, status: 'error', error });
+      this.send(this.agent, { jsonrpc: '2.0', id: msg.id, error: { code: -32002, message: `Gatehouse: ${error}` } });
+    });
   }
 
   /** Judges a tools/call; forwards it only on allow (or an approval that turned into allow). */
