@@ -285,4 +285,17 @@ describe('the gateway pipeline', () => {
       await rejects(w.act(a, body), 'input_invalid');
     }
   });
+
+  it('lets the asking session withdraw its pending approval, and no other', async () => {
+    const w = world();
+    const agent = w.agent('bot', 'staging');
+    const s = await w.gw.openSession(agent, { task: 't' });
+    const other = await w.gw.openSession(agent, { task: 'u' });
+    const ask = await w.act(s, { kind: 'sql', sql: 'DELETE FROM orders' });
+    await rejects(w.gw.withdraw(w.gw.authenticateSession(other.session, other.token), ask.approval!.id), 'not_found');
+    const withdrawn = await w.gw.withdraw(w.gw.authenticateSession(s.session, s.token), ask.approval!.id);
+    assert.equal(withdrawn.status, 'rejected');
+    assert.equal(withdrawn.resolution, 'withdrawn by the agent');
+    await rejects(w.gw.withdraw(w.gw.authenticateSession(s.session, s.token), ask.approval!.id), 'conflict');
+  });
 });

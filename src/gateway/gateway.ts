@@ -399,6 +399,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // ── approvals ───────────────────────────────────────────────────────────────────────────────
 
   /**
+   * The agent withdraws its own pending approval (it no longer wants the action: a cancelled call).
+   * @throws GatehouseError `not_found` (no such approval in this session), `conflict` (not pending), `store_unavailable`.
+   */
+  async withdraw(session: SessionRecord, approvalId: string): Promise<ApprovalRecord> {
+    const iso = this.now().toISOString();
+    const withdrawn = await this.store.batched(() => {
+      const a = this.store.approval(approvalId);
+      if (a === undefined || a.session !== session.id) throw new GatehouseError('not_found', `no approval ${approvalId} in this session`);
+      if (!this.store.moveApproval(a.id, 'pending', 'rejected', iso, 'withdrawn by the agent')) throw new GatehouseError('conflict', `the approval ${a.id} is already ${a.status}`, { status: a.status });
+      this.store.audit.append({ time: iso, type: 'approval.withdrawn', approval: a.id, session: session.id, agent: session.agent, environment: session.environment, reasons: ['withdrawn by the agent'] });
+      return this.store.approval(a.id) as ApprovalRecord;
+    });
+    this.emit('approval', withdrawn);
+    return withdrawn;
+  }
+
+  /**
    * A reviewer's answer. Approval needs the rule's number of distinct reviewers; one rejection
    * rejects. Of two answers racing, exactly one settles the approval; the other gets `conflict`.
    * @param via where the answer came from: `page`, `api` or `cli` (recorded).

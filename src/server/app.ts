@@ -168,6 +168,13 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 
   app.get('/v1/approvals/:id', (c) => c.json(approvalView(gw, approvalFor(c))));
 
+  app.post('/v1/approvals/:id/withdraw', async (c) => {
+    const token = bearer(c);
+    const a = gw.store.approval(c.req.param('id'));
+    if (a === undefined || token === undefined || tokenKind(token) !== 'session') throw new GatehouseError('unauthorized', 'missing or invalid credentials');
+    return c.json(approvalView(gw, await gw.withdraw(gw.authenticateSession(a.session, token), a.id)));
+  });
+
   app.get('/v1/approvals/:id/wait', async (c) => {
     const a = approvalFor(c);
     const raw = c.req.query('timeout') ?? '30';

@@ -19,6 +19,8 @@ export interface Judge {
   decide(body: Record<string, unknown>): Promise<DecisionResult>;
   /** Waits until an approval is no longer pending; absent when nobody can answer (standalone). */
   wait?: (approval: string, signal: AbortSignal) => Promise<string>;
+  /** Withdraws a pending approval the agent no longer wants (a cancelled call). Never throws. */
+  withdraw?: (approval: string) => Promise<void>;
   /** Records what a forwarded call returned. Never throws. */
   outcome(body: { decision: string; status: 'ok' | 'error'; error?: string; rows?: number; sqlstate?: string; exitCode?: number }): Promise<void>;
   /** Compares a server's listing with its pins. @throws on any failure. */
@@ -84,6 +86,9 @@ export async function remoteJudge(url: string, agentToken: string, request: { ta
     },
     async outcome(body) {
       await call(`${base}/outcomes`, { token, body }).catch(() => undefined);
+    },
+    async withdraw(approval) {
+      await call(`/v1/approvals/${approval}/withdraw`, { token, body: {} }).catch(() => undefined);
     },
     pin: async (server, tools) => (await call(`${base}/tools`, { token, body: { server, tools } })) as unknown as PinResult,
     async close() {

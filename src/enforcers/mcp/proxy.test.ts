@@ -125,6 +125,22 @@ describe('gatehouse mcp behind the gateway', () => {
       let history: string[] = await types();
       for (let i = 0; i < 100 && !history.includes('outcome'); i++) history = await new Promise((r) => setTimeout(() => r(types()), 50));
       assert.deepEqual(history.filter((t: string) => /decision|approval|outcome/.test(t)), ['decision:ask', 'approval.created', 'approval.approved', 'decision:allow', 'outcome']);
+      // a held call the agent cancels withdraws its approval
+      const abort = new AbortController();
+      const cancelled = p.client.callTool({ name: 'write_file', arguments: { path: join(ws, 'never.txt'), content: 'x' } }, undefined, { signal: abort.signal, timeout: 30_000 });
+      let held: { id: string } | undefined;
+      for (let i = 0; i < 100 && held === undefined; i++) {
+        held = (await call(`${gw.url}/v1/approvals?status=pending`, { token: gw.reviewerToken! })).body.approvals[0];
+        if (held === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      abort.abort();
+      await assert.rejects(cancelled);
+      let status = 'pending';
+      for (let i = 0; i < 100 && status === 'pending'; i++) {
+        status = (await call(`${gw.url}/v1/approvals/${held!.id}`, { token: gw.reviewerToken! })).body.status;
+        if (status === 'pending') await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(status, 'rejected', `the cancelled call's approval is withdrawn; proxy said: ${p.stderr()}`);
     } finally {
       await p.close();
       await gw.stop();

@@ -46,6 +46,8 @@ export class McpProxy {
   private readonly held = new Map<RequestId, AbortController>();
   /** Ids of agent requests being judged, held or forwarded. */
   private readonly inFlight = new Set<RequestId>();
+  /** Calls the agent cancelled while they were being judged. */
+  private readonly cancelled = new Set<RequestId>();
   /** False once a listing could not be pinned: every call is refused until one is. */
   private pinsHold = true;
   /** Tools left out because their definition changed since pinned (a reviewer may accept it meanwhile). */
@@ -91,7 +93,11 @@ export class McpProxy {
         this.inFlight.add(msg.id);
         this.call(msg)
           .catch((err: Error) => this.refuse(msg, `the call could not be judged (${err.message}); nothing was run`))
-          .finally(() => this.inFlight.delete(msg.id));
+          .finally(() => {
+            // a forwarded call stays in flight until its answer
+            if (!this.forwarded.has(msg.id)) this.inFlight.delete(msg.id);
+            this.cancelled.delete(msg.id);
+          });
       } else this.forward(msg);
       return;
     }
@@ -101,7 +107,12 @@ export class McpProxy {
         this.log(`dropped a notification \`${msg.method.slice(0, 60)}\` from the agent: only notifications/* pass`);
         return;
       }
-      if (msg.method === 'notifications/cancelled') this.held.get((msg.params as { requestId?: RequestId } | undefined)?.requestId as RequestId)?.abort();
+      if (msg.method === 'notifications/cancelled') {
+        const id = (msg.params as { requestId?: RequestId } | undefined)?.requestId as RequestId;
+        // a call still being judged when it is cancelled is remembered, so it is never held
+        if (this.held.has(id)) this.held.get(id)?.abort();
+        else if (this.inFlight.has(id)) this.cancelled.add(id);
+      }
       this.send(this.upstream, msg);
       if (msg.method === 'notifications/initialized') this.listed = this.listAndPin();
       return;
@@ -163,6 +174,10 @@ export class McpProxy {
     if (this.judge.wait === undefined || judged.approval === undefined) {
       return this.refuse(msg, `${explain('needs a reviewer\'s approval', judged)}. This proxy runs without a gateway service, so nobody can approve it: run it with --gateway URL --token T to hold such calls for a reviewer.`);
     }
+    if (this.cancelled.has(msg.id)) {
+      await this.judge.withdraw?.(judged.approval.id);
+      return this.refuse(msg, 'the call was cancelled; its approval is withdrawn');
+    }
     const abort = new AbortController();
     this.held.set(msg.id, abort);
     this.log(`holding ${name} for approval ${judged.approval.id}: ${judged.approval.url}`);
@@ -174,6 +189,8 @@ export class McpProxy {
     } finally {
       this.held.delete(msg.id);
     }
+    // the agent cancelled the call: its approval must not stay on the reviewers' page
+    if (status === 'cancelled') await this.judge.withdraw?.(judged.approval.id);
     if (status !== 'approved') return this.refuse(msg, `the approval ${judged.approval.id} ended ${status}; nothing was run`);
     // the approval covers this exact action once: the same body is judged again and consumes it
     const again = await this.decide(body);
