@@ -58,6 +58,10 @@ describe('sql_query against a real PostgreSQL', () => {
       assert.equal(r.isError, true);
       assert.match(text(r), /DELETE on .*orders would touch 100,000 rows/);
       assert.equal(await count(), 100000, 'the dry run was rolled back');
+      const hidden = await c.callTool({ name: 'sql_query', arguments: { sql: `WITH d AS (DELETE FROM ${orders} WHERE id > 0 RETURNING 1) SELECT count(*) FROM d` } });
+      assert.equal(hidden.isError, true, 'a DELETE inside a WITH cannot be counted as its SELECT: it waits for a reviewer');
+      assert.match(text(hidden), /cannot be counted/);
+      assert.equal(await count(), 100000);
       const big = await c.callTool({ name: 'sql_query', arguments: { sql: `UPDATE ${orders} SET total = total + 1 WHERE status = 'paid'` } });
       assert.equal(big.isError, true);
       assert.match(text(big), /would touch 94,990 rows \(the limit is 1,000 rows per statement/);

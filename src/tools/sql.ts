@@ -89,8 +89,10 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
   const analysis = analyzeAction({ kind: 'sql', sql, dialect: 'postgres' }, { cwd: '/', home: '/' });
   const parts = analysis.ok ? analysis.parts : [];
   const readOnly = analysis.ok && parts.length > 0 && parts.every((p) => p.kind === 'sql' && p.readOnly);
-  // writes the database can count in a rolled-back run; other writes (DDL…) are judged as they are
-  const measurable = analysis.ok && !readOnly && parts.every((p) => p.kind === 'sql' && DML.has(p.statement) && p.functions.every((f) => PURE_FUNCTIONS.has(f)));
+  // writes the database can count in a rolled-back run: every write is a statement of its own (a
+  // DELETE inside a WITH of a SELECT would be counted as the SELECT's rows), plain DML, pure functions
+  const topLevel = (p: Part) => p.origin === 'the SQL' || /^statement \d+ of \d+ in the SQL$/.test(p.origin);
+  const measurable = analysis.ok && !readOnly && parts.every((p) => p.kind === 'sql' && DML.has(p.statement) && p.functions.every((f) => PURE_FUNCTIONS.has(f)) && (p.readOnly || topLevel(p)));
   try {
     const first = await judge.decide(measurable ? { ...body, measure: true } : body);
     if (first.verdict === 'deny') return text(`Gatehouse denied this SQL (rule ${first.rule.id}): ${first.reasons.join('; ')}`, true);
@@ -106,10 +108,17 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
       const observed: Observed = { statements: counts(await inTransaction(pool, 'READ WRITE', timeoutMs, (c) => c.query(sql), () => false)).map((s) => ({ ...s, tables: tablesOf(parts, s.command) })) };
       judged = { ...body, observed };
       decided = await judge.decide(judged);
+    } else if (!readOnly && decided.verdict === 'allow') {
+      // INVARIANT: a write whose rows cannot be counted is never allowed on the policy alone: the limits cannot be checked, so a reviewer decides
+      const kinds = [...new Set(parts.flatMap((p) => (p.kind === 'sql' && !p.readOnly ? [p.statement.toUpperCase()] : [])))];
+      judged = { ...body, observed: { statements: [{ command: kinds.join(', ') || 'WRITE', tables: [], rows: null }] } };
+      decided = await judge.decide(judged);
     }
     if (decided.verdict === 'ask') decided = await approved(judge, decided, judged);
     if (decided.verdict !== 'allow') return text(`Gatehouse: ${decided.reasons.join('; ')}`, true);
-    const expected = (judged.observed as Observed | undefined)?.statements;
+    // the counts an approval was given for; an uncounted write was approved as it is
+    const seen = (judged.observed as Observed | undefined)?.statements;
+    const expected = seen?.every((st) => st.rows !== null) ? (seen as { rows: number }[]) : undefined;
     let result: pg.QueryResult | pg.QueryResult[];
     try {
       result = await inTransaction(pool, readOnly ? 'READ ONLY' : 'READ WRITE', timeoutMs, (c) => c.query(sql), (r) => expected === undefined || sameCounts(counts(r), expected));
