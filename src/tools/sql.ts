@@ -32,6 +32,8 @@ export interface ToolResult {
   isError?: boolean;
 }
 
+/** Statements that change rows: when they cannot be counted, a reviewer decides (DDL is left to the policy). */
+const ROW_WRITES = new Set(['insert', 'update', 'delete', 'merge', 'copy', 'truncate']);
 /** Statements a dry run may execute (rolled back): plain DML, no other effects. */
 const DML = new Set(['select', 'insert', 'update', 'delete', 'merge']);
 /** Functions a dry run may call: pure builtins (anything else, such as dblink or lo_import, could act outside the transaction). */
@@ -108,7 +110,7 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
       const observed: Observed = { statements: counts(await inTransaction(pool, 'READ WRITE', timeoutMs, (c) => c.query(sql), () => false)).map((s) => ({ ...s, tables: tablesOf(parts, s.command) })) };
       judged = { ...body, observed };
       decided = await judge.decide(judged);
-    } else if (!readOnly && decided.verdict === 'allow') {
+    } else if (!readOnly && decided.verdict === 'allow' && parts.some((p) => p.kind === 'sql' && !p.readOnly && ROW_WRITES.has(p.statement))) {
       // INVARIANT: a write whose rows cannot be counted is never allowed on the policy alone: the limits cannot be checked, so a reviewer decides
       const kinds = [...new Set(parts.flatMap((p) => (p.kind === 'sql' && !p.readOnly ? [p.statement.toUpperCase()] : [])))];
       judged = { ...body, observed: { statements: [{ command: kinds.join(', ') || 'WRITE', tables: [], rows: null }] } };
