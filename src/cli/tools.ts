@@ -112,19 +112,25 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
     /** The tools server of one session. */
     const toolsServer = (judge: Judge): McpServer => {
       const server = new McpServer({ name: 'gatehouse-tools', version: '0.1.0' });
+      // INVARIANT: a session's SQL calls run one at a time, so each is judged against the rows the ones before it touched
+      let sqlTurn: Promise<unknown> = Promise.resolve();
       if (p !== undefined) {
         server.registerTool('sql_query', {
           description: 'Run SQL against the configured PostgreSQL. Reads run read-only; writes are counted first, and a statement that touches more rows than the policy allows waits for a human approval showing the count. Give a reason: it is shown to the reviewer.',
           inputSchema: { sql: z.string().min(1).max(256 * 1024), reason: z.string().max(4096).optional() },
           annotations: { destructiveHint: true, openWorldHint: false },
-        }, ({ sql, reason }) => sqlQuery(p, judge, sql, { timeoutMs: timeout * 1000 }, reason));
+        }, ({ sql, reason }, extra) => {
+          const turn = sqlTurn.then(() => sqlQuery(p, judge, sql, { timeoutMs: timeout * 1000, signal: extra.signal }, reason));
+          sqlTurn = turn.catch(() => undefined);
+          return turn;
+        });
       }
       if (box !== undefined && workspace !== undefined) {
         server.registerTool('shell_exec', {
           description: `Run a bash command in the workspace (${workspace}), sandboxed: the workspace is the only writable place, the network reaches only allowed hosts, the environment holds no credentials. Give a reason: it is shown to a reviewer when the command needs approval.`,
           inputSchema: { command: z.string().min(1).max(256 * 1024), cwd: z.string().max(4096).optional(), reason: z.string().max(4096).optional() },
           annotations: { destructiveHint: true, openWorldHint: true },
-        }, ({ command, cwd: dir, reason }) => shellExec(box, judge, workspace, command, dir, limits, reason));
+        }, ({ command, cwd: dir, reason }, extra) => shellExec(box, judge, workspace, command, dir, limits, reason, extra.signal));
       }
       return server;
     };

@@ -102,8 +102,11 @@ export class Sandbox {
     const id = randomUUID();
     const cg = `${this.cgroupRoot}/${id}`;
     const tmp = mkdtempSync('/tmp/gatehouse-exec-');
+    let wrappedOk = false;
     try {
-      const wrapped = await this.wrap(dir, workspace, `export TMPDIR='${tmp}'\n${command}`, id, tmp);
+      // INVARIANT: sandbox-runtime's own protections (.git/hooks, .git/config, dotfiles) are taken from the directory it wraps in: always the workspace root; the command then moves to its cwd
+      const wrapped = await this.wrap(workspace, `export TMPDIR='${tmp}'\ncd -- '${dir.replace(/'/g, `'\\''`)}' || exit 126\n${command}`, id, tmp);
+      wrappedOk = true;
       try {
         mkdirSync(cg);
         writeFileSync(`${cg}/pids.max`, String(lim.maxPids));
@@ -120,19 +123,20 @@ export class Sandbox {
         try {
           rmdirSync(cg);
         } catch {
-          // a process that would not die keeps its cgroup; the next start sweeps nothing of it, which is visible in the hierarchy
+          // a process that would not die keeps its cgroup; it stays visible in the hierarchy
         }
-        SandboxManager.cleanupAfterCommand();
       }
     } finally {
+      // sandbox-runtime counts wraps: a wrap that threw has nothing to clean up
+      if (wrappedOk) SandboxManager.cleanupAfterCommand();
       rmSync(tmp, { recursive: true, force: true });
     }
   }
 
-  private wrap(cwd: string, workspace: string, command: string, id: string, tmp: string): Promise<string> {
+  private wrap(workspace: string, command: string, id: string, tmp: string): Promise<string> {
     const job = this.wraps.then(async () => {
       const saved = process.cwd();
-      process.chdir(cwd);
+      process.chdir(workspace);
       try {
         return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [workspace], allowWrite: [workspace, tmp], denyWrite: [] } }, undefined, { commandId: id });
       } finally {

@@ -59,6 +59,11 @@ describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian
     assert.match(text(env), new RegExp(`HOME=${ws}`));
     const hidden = await run(open, 'find /root /home -mindepth 1 | wc -l');
     assert.match(text(hidden), /^0\n/, 'homes are hidden (empty)');
+    mkdirSync(join(ws, '.git', 'hooks'), { recursive: true });
+    mkdirSync(join(ws, 'sub'));
+    const hook = await open.callTool({ name: 'shell_exec', arguments: { command: 'echo evil > ../.git/hooks/pre-commit; echo x >> ../.git/config', cwd: 'sub' } });
+    assert.match(text(hook), /Read-only file system|Permission denied/, 'the workspace\'s git hooks and config stay protected from a subdirectory too');
+    assert.ok(!existsSync(join(ws, '.git', 'hooks', 'pre-commit')));
     symlinkSync('/etc', join(ws, 'etc-link'));
     const escaped = await open.callTool({ name: 'shell_exec', arguments: { command: 'touch x', cwd: 'etc-link' } });
     assert.match(text(escaped), /outside the workspace/, 'a symbolic link out of the workspace is not a workspace');

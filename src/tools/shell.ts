@@ -3,7 +3,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { redactText } from '../audit/redact.js';
 import type { Judge } from '../enforcers/mcp/judge.js';
 import type { ExecLimits, Sandbox } from './sandbox.js';
-import type { ToolResult } from './sql.js';
+import { approved, type ToolResult } from './sql.js';
 
 /**
  * `shell_exec`: a command judged by the pipeline like any shell action, then run in the sandbox
@@ -22,7 +22,7 @@ const text = (t: string, isError = false): ToolResult => ({ content: [{ type: 't
  * Judges and, when allowed, runs `command` in `cwd` (inside `workspace`). Never throws.
  * @param judge the session's judge; an ask waits for a reviewer when `judge.wait` exists, else is denied.
  */
-export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: string, command: string, cwd: string | undefined, limits: Partial<ExecLimits>, reason?: string): Promise<ToolResult> {
+export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: string, command: string, cwd: string | undefined, limits: Partial<ExecLimits>, reason?: string, signal?: AbortSignal): Promise<ToolResult> {
   const dir = resolve(workspace, cwd ?? '.');
   // INVARIANT: the directory a command runs in is the workspace or below it once symbolic links are followed
   let real: string;
@@ -37,12 +37,11 @@ export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: strin
   try {
     let decided = await judge.decide(body);
     if (decided.verdict === 'ask') {
-      if (judge.wait === undefined || decided.approval === undefined) return text(`Gatehouse: this command needs a reviewer's approval (rule ${decided.rule.id}): ${decided.reasons.join('; ')}. Nobody can approve it without a gateway service (run with --gateway URL --token T).`, true);
-      const status = await judge.wait(decided.approval.id, new AbortController().signal);
-      if (status !== 'approved') return text(`Gatehouse: the approval ${decided.approval.id} ended ${status}; nothing was run`, true);
-      decided = await judge.decide(body);
+      decided = await approved(judge, decided, body, signal, 'this command');
+      if (decided.verdict !== 'allow') return text(`Gatehouse: ${decided.reasons.join('; ')}`, true);
     }
     if (decided.verdict !== 'allow') return text(`Gatehouse denied this command (rule ${decided.rule.id}): ${decided.reasons.join('; ')}`, true);
+    if (signal?.aborted) return text('Gatehouse: the call was cancelled; nothing was run', true);
     const r = await sandbox.exec(command, real, realpathSync(workspace), commandEnv(workspace), limits);
     const why = r.killedFor === 'timeout' ? `killed: it ran past ${Math.round((limits.timeoutMs ?? 30_000) / 1000)} s` : r.killedFor === 'output_limit' ? 'killed: its output passed the limit' : null;
     const status = why ?? (r.signal !== null ? `killed by ${r.signal}` : `exit ${r.exitCode}`);

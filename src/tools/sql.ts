@@ -24,6 +24,8 @@ export interface SqlOptions {
   timeoutMs?: number;
   /** Rows of a result returned to the agent at most (default 200). */
   maxResultRows?: number;
+  /** The agent cancelled the call: a held approval is withdrawn and nothing runs. */
+  signal?: AbortSignal;
 }
 
 export interface ToolResult {
@@ -49,7 +51,7 @@ function refusal(parts: Part[]): string | null {
   for (const p of parts) {
     if (p.kind !== 'sql') continue;
     if (p.statement === 'transaction') return 'transaction control (BEGIN, COMMIT, SAVEPOINT…) is not allowed: sql_query runs each call in its own transaction';
-    if (p.settings.length > 0 || p.statement === 'set' || p.statement === 'reset') return 'changing settings (SET, RESET, set_config) is not allowed: the transaction carries the limits';
+    if (p.settings.length > 0 || p.statement === 'set' || p.statement === 'reset' || p.functions.includes('set_config')) return 'changing settings (SET, RESET, set_config) is not allowed: the transaction carries the limits';
   }
   return null;
 }
@@ -77,7 +79,9 @@ async function inTransaction<T>(pool: pg.Pool, mode: 'READ ONLY' | 'READ WRITE',
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    // INVARIANT: nothing of one call (advisory locks, temp tables, prepared statements, session settings) reaches the next on a pooled connection
+    const clean = await client.query('DISCARD ALL').then(() => true, () => false);
+    client.release(!clean);
   }
 }
 
@@ -116,8 +120,9 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
       judged = { ...body, observed: { statements: [{ command: kinds.join(', ') || 'WRITE', tables: [], rows: null }] } };
       decided = await judge.decide(judged);
     }
-    if (decided.verdict === 'ask') decided = await approved(judge, decided, judged);
+    if (decided.verdict === 'ask') decided = await approved(judge, decided, judged, options.signal);
     if (decided.verdict !== 'allow') return text(`Gatehouse: ${decided.reasons.join('; ')}`, true);
+    if (options.signal?.aborted) return text('Gatehouse: the call was cancelled; nothing was run', true);
     // the counts an approval was given for; an uncounted write was approved as it is
     const seen = (judged.observed as Observed | undefined)?.statements;
     const expected = seen?.every((st) => st.rows !== null) ? (seen as { rows: number }[]) : undefined;
@@ -143,11 +148,23 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
   }
 }
 
-/** Waits for a reviewer and judges the same action again (which uses the approval); a deny when nobody can answer. */
-async function approved(judge: Judge, asked: Awaited<ReturnType<Judge['decide']>>, body: Record<string, unknown>): Promise<Awaited<ReturnType<Judge['decide']>>> {
+/**
+ * Waits for a reviewer and judges the same action again (which uses the approval); a deny when
+ * nobody can answer, or when the agent cancels the call (its approval is then withdrawn).
+ */
+export async function approved(judge: Judge, asked: Awaited<ReturnType<Judge['decide']>>, body: Record<string, unknown>, signal: AbortSignal | undefined, what = 'this SQL'): Promise<Awaited<ReturnType<Judge['decide']>>> {
   const deny = (why: string) => ({ ...asked, verdict: 'deny' as const, reasons: [why] });
-  if (judge.wait === undefined || asked.approval === undefined) return deny(`this SQL needs a reviewer's approval (rule ${asked.rule.id}): ${asked.reasons.join('; ')}. Nobody can approve it without a gateway service (run with --gateway URL --token T).`);
-  const status = await judge.wait(asked.approval.id, new AbortController().signal);
+  if (judge.wait === undefined || asked.approval === undefined) return deny(`${what} needs a reviewer's approval (rule ${asked.rule.id}): ${asked.reasons.join('; ')}. Nobody can approve it without a gateway service (run with --gateway URL --token T).`);
+  let status: string;
+  try {
+    status = await judge.wait(asked.approval.id, signal ?? new AbortController().signal);
+  } catch (err) {
+    status = signal?.aborted ? 'cancelled' : `unknown (${(err as Error).message})`;
+  }
+  if (signal?.aborted) {
+    await judge.withdraw?.(asked.approval.id);
+    return deny('the call was cancelled; its approval is withdrawn and nothing was run');
+  }
   if (status !== 'approved') return deny(`the approval ${asked.approval.id} ended ${status}; nothing was run`);
   return judge.decide(body);
 }
