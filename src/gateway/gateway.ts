@@ -102,6 +102,7 @@ const observedSchema = z.strictObject({
     command: z.string().min(1).max(40),
     tables: z.array(z.string().max(200)).max(20).default([]),
     rows: z.number().int().min(0).nullable().describe('null: the rows could not be counted, which is past any limit'),
+    note: z.string().max(500).optional().describe('why they could not be counted'),
   })).min(1).max(1000),
 });
 export type Observed = z.infer<typeof observedSchema>;
@@ -536,7 +537,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 function withLimits(d: Decision, observed: Observed, policy: CompiledPolicy, sessionRows: number): Decision {
   const { maxRowsPerStatement: perStatement, maxRowsPerSession: perSession } = policy.limits;
   const n = (x: number) => x.toLocaleString('en-US');
-  const reasons = observed.statements.map((s, i) => `${observed.statements.length > 1 ? `statement ${i + 1}: ` : ''}${s.command}${s.tables.length ? ` on ${s.tables.join(', ')}` : ''} ${s.rows === null ? 'touches rows that cannot be counted before it runs' : `would touch ${n(s.rows)} row${s.rows === 1 ? '' : 's'}`}`);
+  const reasons = observed.statements.map((s, i) => `${observed.statements.length > 1 ? `statement ${i + 1}: ` : ''}${s.command}${s.tables.length ? ` on ${s.tables.join(', ')}` : ''} ${s.rows === null ? `touches rows that cannot be counted before it runs${s.note ? ` (${s.note})` : ''}` : `would touch ${n(s.rows)} row${s.rows === 1 ? '' : 's'}`}`);
   const total = observed.statements.reduce((a, s) => a + (s.rows ?? 0), 0);
   const over: string[] = [];
   if (observed.statements.some((s) => s.rows === null)) over.push('the limits cannot be checked, so a reviewer decides');

@@ -62,6 +62,12 @@ describe('sql_query against a real PostgreSQL', () => {
       assert.equal(hidden.isError, true, 'a DELETE inside a WITH cannot be counted as its SELECT: it waits for a reviewer');
       assert.match(text(hidden), /cannot be counted/);
       assert.equal(await count(), 100000);
+      await db.query(`CREATE TABLE ${schema}.customers (id int PRIMARY KEY); INSERT INTO ${schema}.customers VALUES (1);
+        CREATE TABLE ${schema}.carts (id int PRIMARY KEY, customer int REFERENCES ${schema}.customers ON DELETE CASCADE); INSERT INTO ${schema}.carts SELECT g, 1 FROM generate_series(1, 5000) g`);
+      const cascade = await c.callTool({ name: 'sql_query', arguments: { sql: `DELETE FROM ${schema}.customers WHERE id = 1` } });
+      assert.equal(cascade.isError, true, 'one row, but 5,000 more through the cascade: the count cannot see them');
+      assert.match(text(cascade), /cascade into other tables/);
+      assert.equal(Number((await db.query(`SELECT count(*) AS n FROM ${schema}.carts`)).rows[0].n), 5000);
       const big = await c.callTool({ name: 'sql_query', arguments: { sql: `UPDATE ${orders} SET total = total + 1 WHERE status = 'paid'` } });
       assert.equal(big.isError, true);
       assert.match(text(big), /would touch 94,990 rows \(the limit is 1,000 rows per statement/);

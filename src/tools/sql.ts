@@ -109,7 +109,13 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
     }
     let decided = first;
     let judged = body;
-    if (measurable) {
+    const hidden = measurable ? await hiddenWrites(pool, parts) : null;
+    if (measurable && hidden !== null) {
+      // rows a trigger, rule or cascade touches are not in the count, and a trigger may act outside the transaction: no dry run, a reviewer decides
+      const kinds = [...new Set(parts.flatMap((p) => (p.kind === 'sql' && !p.readOnly ? [p.statement.toUpperCase()] : [])))].join(', ').slice(0, 40);
+      judged = { ...body, observed: { statements: [{ command: kinds || 'WRITE', tables: [], rows: null, note: hidden.slice(0, 500) }] } };
+      decided = await judge.decide(judged);
+    } else if (measurable) {
       // the dry run: the database counts, nothing stays
       const observed: Observed = { statements: counts(await inTransaction(pool, 'READ WRITE', timeoutMs, (c) => c.query(sql), () => false)).map((s) => ({ ...s, tables: tablesOf(parts, s.command) })) };
       judged = { ...body, observed };
@@ -167,6 +173,26 @@ export async function approved(judge: Judge, asked: Awaited<ReturnType<Judge['de
   }
   if (status !== 'approved') return deny(`the approval ${asked.approval.id} ended ${status}; nothing was run`);
   return judge.decide(body);
+}
+
+/**
+ * Why the tables of these statements would touch rows the count cannot see: user triggers, rules,
+ * foreign keys that cascade into other tables, views or foreign tables (catalogs per PostgreSQL
+ * docs, chapter 53). Null when there is none.
+ */
+async function hiddenWrites(pool: pg.Pool, parts: Part[]): Promise<string | null> {
+  const tables = [...new Set(parts.flatMap((p) => (p.kind === 'sql' && !p.readOnly ? p.tables : [])))];
+  if (tables.length === 0) return null;
+  const { rows } = await pool.query<{ t: string; why: string | null }>(`
+    SELECT c.oid::regclass::text AS t,
+      CASE WHEN c.relkind IN ('v', 'm', 'f') THEN 'is a view or foreign table'
+           WHEN EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal) THEN 'has triggers'
+           WHEN EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') THEN 'has rules'
+           WHEN EXISTS (SELECT 1 FROM pg_constraint k WHERE k.confrelid = c.oid AND k.contype = 'f' AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd'))) THEN 'has foreign keys that cascade into other tables'
+      END AS why
+    FROM unnest($1::text[]) AS n(name) JOIN pg_class c ON c.oid = to_regclass(n.name)`, [tables]);
+  const found = rows.filter((r) => r.why !== null);
+  return found.length === 0 ? null : found.map((r) => `${r.t} ${r.why}`).join('; ');
 }
 
 function sameCounts(a: { rows: number }[], b: { rows: number }[]): boolean {

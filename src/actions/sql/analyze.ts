@@ -56,7 +56,20 @@ const WRITING_FUNCTIONS = new Set([
   'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_file_write', 'lo_import', 'lo_export',
   'lo_unlink', 'dblink', 'dblink_exec', 'dblink_send_query', 'dblink_open', 'dblink_connect', 'pg_advisory_lock', 'pg_sleep',
   'query_to_xml', 'query_to_xml_and_xmlschema', 'cursor_to_xml', 'pg_catalog.set_config', 'setseed', 'lastval', 'currval',
+  // effects that survive ROLLBACK and READ ONLY: slots keep WAL forever, locks outlive the call, resets and messages reach others
+  'pg_notify', 'pg_logical_emit_message', 'pg_log_backend_memory_contexts', 'pg_stat_reset_shared', 'pg_stat_reset_single_table_counters',
+  'pg_stat_reset_single_function_counters', 'pg_stat_reset_slru', 'pg_stat_reset_replication_slot', 'pg_stat_reset_subscription_stats',
+  'dblink_connect_u', 'pg_backup_start', 'pg_backup_stop', 'pg_start_backup', 'pg_stop_backup', 'pg_create_restore_point',
+  'pg_wal_replay_pause', 'pg_wal_replay_resume', 'pg_import_system_collations', 'pg_replication_slot_advance',
 ]);
+
+/** Function name prefixes with the same kind of effects (replication slots and origins, advisory locks). */
+const WRITING_PREFIXES = ['pg_create_', 'pg_copy_', 'pg_advisory', 'pg_try_advisory', 'pg_replication_origin_', 'pg_logical_slot_'];
+
+function writes(fn: string): boolean {
+  const name = fn.startsWith('pg_catalog.') ? fn.slice('pg_catalog.'.length) : fn;
+  return WRITING_FUNCTIONS.has(name) || WRITING_PREFIXES.some((p) => name.startsWith(p));
+}
 
 /**
  * Analyzes a SQL text.
@@ -106,7 +119,7 @@ function collectStatement(wrapper: Node, origin: string, text: string, parts: Sq
   // ALTER SYSTEM / DATABASE / ROLE … SET name = …
   const set = body.setstmt as Node | undefined;
   if (typeof set?.name === 'string') part.settings.push(set.name);
-  part.readOnly = isReadOnly(name, body) && !part.functions.some((f) => WRITING_FUNCTIONS.has(f));
+  part.readOnly = isReadOnly(name, body) && !part.functions.some(writes);
   const tags: PartTag[] = [];
   if (name === 'DoStmt' || name === 'ExecuteStmt') tags.push('inline-code');
   if (name === 'CopyStmt' && body.is_program === true) tags.push('program-code');
