@@ -150,10 +150,15 @@ function walk(node: unknown, part: SqlPart, nested: { node: Node; via: string }[
       nested.push({ node: { [k]: v } as Node, via: viaText(key) });
       continue;
     }
+    // `(row).name` may call a function name(row): whatever it is, it is listed as one that is not known
+    if (k === 'A_Indirection' && JSON.stringify(v).includes('"String"')) part.functions.push('(attribute call)');
     if (k === 'FuncCall') {
       const names = ((v as Node).funcname as Node[] | undefined) ?? [];
       const last = names[names.length - 1] as { String?: { sval?: string } } | undefined;
       if (last?.String?.sval) part.functions.push(last.String.sval.toLowerCase());
+      // a function of another schema may shadow a builtin's name (`evil.lower`): its qualified name is listed too
+      const schema = (names.length > 1 ? (names[names.length - 2] as { String?: { sval?: string } }).String?.sval?.toLowerCase() : undefined);
+      if (schema !== undefined && schema !== 'pg_catalog' && last?.String?.sval) part.functions.push(`${schema}.${last.String.sval.toLowerCase()}`);
       const fileKind = FILE_FUNCTIONS[last?.String?.sval?.toLowerCase() ?? ''];
       if (fileKind !== undefined) files.push(serverFile(fileKind, fold((((v as Node).args as Node[] | undefined) ?? [])[fileKind === 'file_write' ? 1 : 0] ?? {}), `the server file of ${part.origin}`));
       if (last?.String?.sval?.toLowerCase() === 'set_config') {
