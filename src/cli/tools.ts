@@ -36,6 +36,9 @@ the limits hold in the systems themselves:
 Options:
   --workspace DIR           offer shell_exec, running in DIR
   --allow-host HOST         a host shell_exec may reach (repeatable; default none)
+  --hide PATH               a path shell_exec may not read (repeatable), besides homes, /tmp and
+                            /var/tmp (other than its own), /etc/shadow, /etc/ssh and the data
+                            directory; with --gateway, hide the gateway's data directory here
   --exec-timeout SECS       default 30;  --max-output BYTES  default 1048576
   --max-file BYTES          default 104857600;  --max-processes N  default 256
   --database URL            offer sql_query on postgres://user@host:port/db (or $DATABASE_URL)
@@ -64,7 +67,7 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
         'statement-timeout': { type: 'string' }, cwd: { type: 'string' }, task: { type: 'string' }, agent: { type: 'string' }, environment: { type: 'string' },
         workspace: { type: 'string' }, 'allow-host': { type: 'string', multiple: true }, 'exec-timeout': { type: 'string' }, 'max-output': { type: 'string' },
         'max-file': { type: 'string' }, 'max-processes': { type: 'string' },
-        listen: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        listen: { type: 'string' }, hide: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
@@ -104,7 +107,7 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
       offered.push('sql_query');
     }
     if (workspace !== undefined) {
-      sandbox = await Sandbox.start(values['allow-host'] ?? [], [resolve(values.data ?? '.gatehouse')]);
+      sandbox = await Sandbox.start(values['allow-host'] ?? [], [resolve(values.data ?? '.gatehouse'), ...(values.hide ?? []).map((h) => resolve(h))]);
       offered.push('shell_exec');
     }
     const p = pool;

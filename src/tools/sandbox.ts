@@ -44,7 +44,7 @@ export interface ExecResult {
 
 export const DEFAULT_LIMITS: ExecLimits = { timeoutMs: 30_000, maxOutputBytes: 1 << 20, maxFileBytes: 100 << 20, maxPids: 256 };
 /** Hidden from every command (a hidden directory appears empty); the workspace is readable even when below one of them. */
-export const HIDDEN = ['/root', '/home', '/etc/shadow', '/etc/gshadow', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d'];
+export const HIDDEN = ['/root', '/home', '/tmp', '/var/tmp', '/etc/shadow', '/etc/gshadow', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d'];
 const PIDS_CGROUPS = ['/sys/fs/cgroup/pids/gatehouse', '/sys/fs/cgroup/gatehouse'];
 
 export class Sandbox {
@@ -138,7 +138,7 @@ export class Sandbox {
       const saved = process.cwd();
       process.chdir(workspace);
       try {
-        return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [workspace], allowWrite: [workspace, tmp], denyWrite: [] } }, undefined, { commandId: id });
+        return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [workspace, tmp], allowWrite: [workspace, tmp], denyWrite: [] } }, undefined, { commandId: id });
       } finally {
         process.chdir(saved);
       }
