@@ -51,9 +51,10 @@ describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian
 
   it('keeps writes in the workspace, hides homes and gives no credential to the command', async () => {
     const outside = join(tmpdir(), `gatehouse-outside-${process.pid}.txt`);
-    const w = await run(open, `echo x > ${outside}`);
+    const w = await run(open, `echo x > ${outside}; echo x > /usr/local/gatehouse-x`);
     assert.match(text(w), /Read-only file system/);
-    assert.ok(!existsSync(outside));
+    assert.ok(!existsSync(outside), 'nothing written outside the workspace reaches the host');
+    assert.ok(!existsSync('/usr/local/gatehouse-x'));
     const env = await run(open, 'printenv');
     assert.doesNotMatch(text(env), /SECRET_TOKEN|ghp_/, 'the environment is scrubbed');
     assert.match(text(env), new RegExp(`HOME=${ws}`));
