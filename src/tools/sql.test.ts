@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -79,13 +79,21 @@ describe('sql_query against a real PostgreSQL', () => {
   });
 
   it('refuses transaction control and setting changes, and times out a statement stuck on a lock', async () => {
-    const c = await tools(['--data', data, '--statement-timeout', '1']);
+    // a policy that allows any SQL: what is under test is what the tool itself refuses and limits
+    const anything = join(mkdtempSync(join(tmpdir(), 'gatehouse-sql-policy-')), 'any.yaml');
+    writeFileSync(anything, 'version: 1\nrules:\n  - { id: any-sql, verdict: allow, kind: [sql, file_read, file_write] }\n');
+    const c = await tools(['--data', data, '--statement-timeout', '1', '--policy', anything]);
     const locker = await db.connect();
     try {
       for (const sql of [`COMMIT; DELETE FROM ${orders} WHERE id = 1`, 'SET statement_timeout = 0', `SELECT set_config('statement_timeout', '0', false)`]) {
         const r = await c.callTool({ name: 'sql_query', arguments: { sql } });
         assert.equal(r.isError, true, sql);
       }
+      const many = Date.now();
+      const sleepy = await c.callTool({ name: 'sql_query', arguments: { sql: Array.from({ length: 4 }, () => 'SELECT pg_sleep_for(\'0.8 s\')').join('; ') } });
+      assert.ok(Date.now() - many < 2_900, 'four statements under the per-statement timeout still stop at the whole call\'s deadline');
+      assert.equal(sleepy.isError, true);
+      assert.match(text(sleepy), /ERROR 57014/, 'cancelled by the deadline, not refused by the policy');
       await locker.query('BEGIN');
       await locker.query(`LOCK TABLE ${orders} IN ACCESS EXCLUSIVE MODE`);
       const started = Date.now();

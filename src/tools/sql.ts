@@ -69,6 +69,11 @@ function sqlError(err: unknown): ToolResult {
 
 async function inTransaction<T>(pool: pg.Pool, mode: 'READ ONLY' | 'READ WRITE', timeoutMs: number, work: (c: pg.PoolClient) => Promise<T>, commit: (value: T) => boolean): Promise<T> {
   const client = await pool.connect();
+  // statement_timeout holds each statement; this deadline holds the whole call (many statements in one text)
+  const pid = (client as unknown as { processID?: number }).processID;
+  const deadline = setTimeout(() => {
+    if (pid !== undefined) pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+  }, timeoutMs);
   try {
     await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED ${mode}`);
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}; SET LOCAL lock_timeout = ${Math.floor(timeoutMs)}; SET LOCAL idle_in_transaction_session_timeout = ${Math.floor(timeoutMs) * 2}`);
@@ -79,6 +84,7 @@ async function inTransaction<T>(pool: pg.Pool, mode: 'READ ONLY' | 'READ WRITE',
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    clearTimeout(deadline);
     // INVARIANT: nothing of one call (advisory locks, temp tables, prepared statements, session settings) reaches the next on a pooled connection
     const clean = await client.query('DISCARD ALL').then(() => true, () => false);
     client.release(!clean);
