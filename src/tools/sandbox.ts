@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { SandboxManager, type SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import { GatehouseError } from '../gatehouse-error.js';
 
@@ -46,6 +47,8 @@ export const DEFAULT_LIMITS: ExecLimits = { timeoutMs: 30_000, maxOutputBytes: 1
 /** Hidden from every command (a hidden directory appears empty); the workspace is readable even when below one of them. */
 export const HIDDEN = ['/root', '/home', '/tmp', '/var/tmp', '/etc/shadow', '/etc/gshadow', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d'];
 const PIDS_CGROUPS = ['/sys/fs/cgroup/pids/gatehouse', '/sys/fs/cgroup/gatehouse'];
+/** sandbox-runtime's own helpers (seccomp) run inside the sandbox: its directory stays readable even when Gatehouse is installed below a hidden path. */
+const RUNTIME_DIR = dirname(createRequire(import.meta.url).resolve('@anthropic-ai/sandbox-runtime/package.json'));
 
 export class Sandbox {
   private cgroupRoot: string | null = null;
@@ -138,7 +141,7 @@ export class Sandbox {
       const saved = process.cwd();
       process.chdir(workspace);
       try {
-        return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [workspace, tmp], allowWrite: [workspace, tmp], denyWrite: [] } }, undefined, { commandId: id });
+        return await SandboxManager.wrapWithSandbox(command, 'bash', { filesystem: { denyRead: this.hidden, allowRead: [workspace, tmp, RUNTIME_DIR], allowWrite: [workspace, tmp], denyWrite: [] } }, undefined, { commandId: id });
       } finally {
         process.chdir(saved);
       }
