@@ -156,6 +156,8 @@ export interface SqlPart extends PartBase {
   functions: string[];
   /** Configuration parameters a SET, RESET or ALTER SYSTEM changes (`pgaudit.log`, `log_statement`). */
   settings: string[];
+  /** True for a statement inside another (a CTE, a subquery, what EXPLAIN ANALYZE runs): its rows are not in the outer statement's count. */
+  nested: boolean;
   text: string;
 }
 

@@ -103,7 +103,7 @@ class Samples {
 
 type Outcome = { ok: true; verdict: string } | { ok: false; error: string };
 
-export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
+async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const base = new URL(cfg.url);
   const bodies: Buffer[] = cfg.bodiesFile === undefined ? [] : (JSON.parse(readFileSync(cfg.bodiesFile, 'utf8')) as unknown[]).map((b) => Buffer.from(JSON.stringify(b)));
   if (cfg.method === 'POST' && bodies.length === 0) throw new Error('a POST run needs bodiesFile with at least one body');

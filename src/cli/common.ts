@@ -84,6 +84,17 @@ export function report(io: Io, err: unknown, command: string, json = false): num
   return EXIT.usage;
 }
 
+/**
+ * An option that is a whole number from `min` to `max` (digits only), or `fallback` when absent.
+ * @throws GatehouseError `usage` naming the option and its range.
+ */
+export function wholeNumber(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw usage(`--${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
 /** Splits argv at the first `--`: options before, the command words after. */
 export function splitAtDashes(argv: string[]): { options: string[]; rest: string[] | null } {
   const i = argv.indexOf('--');

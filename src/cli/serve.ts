@@ -14,7 +14,7 @@ import { createApp } from '../server/app.js';
 import { mintToken, tokenHash } from '../sessions/tokens.js';
 import { signingKey } from '../store/sqlite/audit.js';
 import { SqliteStore } from '../store/sqlite/store.js';
-import { report, usage, type Io } from './common.js';
+import { report, usage, wholeNumber, type Io } from './common.js';
 
 export const SERVE_HELP = `Usage:
   gatehouse serve [--data DIR] [--policy FILE] [--host H] [--port N] [--webhook URL] [--json]
@@ -62,12 +62,6 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   } catch (err) {
     return report(io, err, 'serve');
   }
-  const number = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw) || n < min || n > max) throw usage(`--${name} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
   let store: SqliteStore;
   let policyFile: string | undefined;
   let policy: CompiledPolicy;
@@ -75,10 +69,10 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const host = values.host ?? '127.0.0.1';
   const webhook = values.webhook ?? process.env.GATEHOUSE_WEBHOOK_URL;
   try {
-    port = number('port', values.port, 7800, 0, 65535);
-    maxBody = number('max-body', values['max-body'], 1024 * 1024, 1024, 64 * 1024 * 1024);
-    checkpointSeconds = number('checkpoint-seconds', values['checkpoint-seconds'], 60, 1, 60);
-    retryMs = number('webhook-retry-ms', values['webhook-retry-ms'], 1000, 1, 60_000);
+    port = wholeNumber('port', values.port, 7800, 0, 65535);
+    maxBody = wholeNumber('max-body', values['max-body'], 1024 * 1024, 1024, 64 * 1024 * 1024);
+    checkpointSeconds = wholeNumber('checkpoint-seconds', values['checkpoint-seconds'], 60, 1, 60);
+    retryMs = wholeNumber('webhook-retry-ms', values['webhook-retry-ms'], 1000, 1, 60_000);
     if (webhook !== undefined && !/^https?:\/\//.test(webhook)) throw usage('--webhook must be an http(s) URL');
     policyFile = values.policy === undefined ? undefined : resolve(values.policy);
     policy = policyFile === undefined ? defaultPolicy() : loadPolicyFile(policyFile);

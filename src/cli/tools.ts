@@ -10,7 +10,7 @@ import { listenForAgents, type SessionHandler } from '../enforcers/mcp/listen.js
 import { Sandbox } from '../tools/sandbox.js';
 import { shellExec } from '../tools/shell.js';
 import { sqlQuery } from '../tools/sql.js';
-import { report, usage, type Io } from './common.js';
+import { report, usage, wholeNumber, type Io } from './common.js';
 
 export const TOOLS_HELP = `Usage:
   gatehouse tools [--workspace DIR] [--database URL] [--policy FILE] [--data DIR] [options]
@@ -79,17 +79,11 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
     const database = values.database ?? process.env.DATABASE_URL;
     const workspace = values.workspace === undefined ? undefined : resolve(values.workspace);
     if (database === undefined && workspace === undefined) throw usage('give --workspace DIR (shell_exec), --database URL (sql_query), or both');
-    const positive = (name: string, raw: string | undefined, fallback: number, max: number) => {
-      if (raw === undefined) return fallback;
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < 1 || n > max) throw usage(`--${name} must be a whole number from 1 to ${max}`);
-      return n;
-    };
     const limits = {
-      timeoutMs: positive('exec-timeout', values['exec-timeout'], 30, 3600) * 1000,
-      maxOutputBytes: positive('max-output', values['max-output'], 1 << 20, 64 << 20),
-      maxFileBytes: positive('max-file', values['max-file'], 100 << 20, 2 ** 40),
-      maxPids: positive('max-processes', values['max-processes'], 256, 4096),
+      timeoutMs: wholeNumber('exec-timeout', values['exec-timeout'], 30, 1, 3600) * 1000,
+      maxOutputBytes: wholeNumber('max-output', values['max-output'], 1 << 20, 1, 64 << 20),
+      maxFileBytes: wholeNumber('max-file', values['max-file'], 100 << 20, 1, 2 ** 40),
+      maxPids: wholeNumber('max-processes', values['max-processes'], 256, 1, 4096),
     };
     if (values.gateway !== undefined && values.policy !== undefined) throw usage('--policy is for the standalone server; with --gateway, the gateway\'s policy decides');
     const token = values.token ?? process.env.GATEHOUSE_AGENT_TOKEN;

@@ -66,7 +66,7 @@ export const MAX_PENDING_PER_SESSION = 20;
 const MAX_REASON = 4096;
 const ABSOLUTE = z.string().min(1).max(4096).refine((s) => s.startsWith('/'), 'must be an absolute path');
 
-export const sessionRequestSchema = z.strictObject({
+const sessionRequestSchema = z.strictObject({
   task: z.string().min(1, 'describe the task').max(MAX_TASK),
   ttlSeconds: z.number().int().min(1).max(365 * 86400).optional(),
   environment: z.string().min(1).max(32).optional(),
@@ -108,8 +108,8 @@ const observedSchema = z.strictObject({
 export type Observed = z.infer<typeof observedSchema>;
 
 /** Defaults for a session that names no workspace or home. */
-export const DEFAULT_WORKSPACE = '/workspace';
-export const DEFAULT_HOME = '/home/agent';
+const DEFAULT_WORKSPACE = '/workspace';
+const DEFAULT_HOME = '/home/agent';
 
 /** Hex SHA-256 of an action's canonical JSON: what an approval is bound to. */
 export function actionHash(action: Action): string {

@@ -20,7 +20,7 @@ export interface WebhookOptions {
 }
 
 /** One line of what an action does, for a message; already redacted by the gateway. */
-export function describeAction(action: unknown): string {
+function describeAction(action: unknown): string {
   const a = action as Record<string, unknown>;
   switch (a.kind) {
     case 'shell':
@@ -43,7 +43,7 @@ export function describeAction(action: unknown): string {
 const slackEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** The webhook body for a new approval. */
-export function approvalMessage(a: ApprovalRecord, s: SessionRecord, url: string): Record<string, unknown> {
+function approvalMessage(a: ApprovalRecord, s: SessionRecord, url: string): Record<string, unknown> {
   const what = describeAction(a.action);
   const clipped = what.length > 600 ? `${what.slice(0, 600)}…` : what;
   const rule = (a.decision as { rule?: { id?: string } }).rule?.id ?? 'unknown';

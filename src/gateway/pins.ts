@@ -39,7 +39,7 @@ function pinned(t: ToolDefinition): Record<string, unknown> {
   return { name: t.name, title: x.title ?? null, description: t.description ?? null, inputSchema: t.inputSchema ?? null, outputSchema: x.outputSchema ?? null, annotations: t.annotations ?? null };
 }
 
-export function toolHash(t: ToolDefinition): string {
+function toolHash(t: ToolDefinition): string {
   return createHash('sha256').update(canonical(pinned(t)), 'utf8').digest('hex');
 }
 

@@ -35,8 +35,8 @@ export interface AppOptions {
   webSessionSeconds?: number;
 }
 
-export const COOKIE = 'gatehouse_review';
-export const CSRF_HEADER = 'x-gatehouse-csrf';
+const COOKIE = 'gatehouse_review';
+const CSRF_HEADER = 'x-gatehouse-csrf';
 
 const STATUS: Record<string, ContentfulStatusCode> = {
   unauthorized: 401, forbidden: 403, not_found: 404, input_invalid: 400, malformed_json: 400, unsupported_media_type: 415,
@@ -323,12 +323,12 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
 }
 
 /** A session as the API shows it: its state as of now, never its token. */
-export function sessionView(gw: Gateway, s: SessionRecord): Record<string, unknown> {
+function sessionView(gw: Gateway, s: SessionRecord): Record<string, unknown> {
   return { ...s, state: gw.effectiveState(s) };
 }
 
 /** An approval with its session and the time left. */
-export function approvalView(gw: Gateway, a: ApprovalRecord): Record<string, unknown> {
+function approvalView(gw: Gateway, a: ApprovalRecord): Record<string, unknown> {
   const s = gw.store.session(a.session);
   const left = Math.max(0, Math.round((Date.parse(a.expires) - Date.now()) / 1000));
   return { ...a, ...gw.approvalLink(a), secondsLeft: a.status === 'pending' ? left : 0, agent: s?.agent, environment: s?.environment, task: s?.task, sessionState: s ? gw.effectiveState(s) : null };

@@ -43,9 +43,9 @@ export interface ExecResult {
   truncated: boolean;
 }
 
-export const DEFAULT_LIMITS: ExecLimits = { timeoutMs: 30_000, maxOutputBytes: 1 << 20, maxFileBytes: 100 << 20, maxPids: 256 };
+const DEFAULT_LIMITS: ExecLimits = { timeoutMs: 30_000, maxOutputBytes: 1 << 20, maxFileBytes: 100 << 20, maxPids: 256 };
 /** Hidden from every command (a hidden directory appears empty); the workspace is readable even when below one of them. */
-export const HIDDEN = ['/root', '/home', '/tmp', '/var/tmp', '/etc/shadow', '/etc/gshadow', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d'];
+const HIDDEN = ['/root', '/home', '/tmp', '/var/tmp', '/etc/shadow', '/etc/gshadow', '/etc/ssh', '/etc/sudoers', '/etc/sudoers.d'];
 const PIDS_CGROUPS = ['/sys/fs/cgroup/pids/gatehouse', '/sys/fs/cgroup/gatehouse'];
 /** sandbox-runtime's own helpers (seccomp) run inside the sandbox: its directory stays readable even when Gatehouse is installed below a hidden path. */
 const RUNTIME_DIR = dirname(createRequire(import.meta.url).resolve('@anthropic-ai/sandbox-runtime/package.json'));

@@ -12,7 +12,7 @@ import { approved, type ToolResult } from './sql.js';
  */
 
 /** The whole environment a command gets; HOME is the workspace. */
-export function commandEnv(workspace: string): Record<string, string> {
+function commandEnv(workspace: string): Record<string, string> {
   return { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: workspace, LANG: 'C.UTF-8', TERM: 'dumb' };
 }
 

@@ -103,8 +103,7 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
   const readOnly = analysis.ok && parts.length > 0 && parts.every((p) => p.kind === 'sql' && p.readOnly);
   // writes the database can count in a rolled-back run: every write is a statement of its own (a
   // DELETE inside a WITH of a SELECT would be counted as the SELECT's rows), plain DML, pure functions
-  const topLevel = (p: Part) => p.origin === 'the SQL' || /^statement \d+ of \d+ in the SQL$/.test(p.origin);
-  const measurable = analysis.ok && !readOnly && parts.every((p) => p.kind === 'sql' && DML.has(p.statement) && p.functions.every((f) => PURE_FUNCTIONS.has(f)) && (p.readOnly || topLevel(p)));
+  const measurable = analysis.ok && !readOnly && parts.every((p) => p.kind === 'sql' && DML.has(p.statement) && p.functions.every((f) => PURE_FUNCTIONS.has(f)) && (p.readOnly || !p.nested));
   try {
     const first = await judge.decide(measurable ? { ...body, measure: true } : body);
     if (first.verdict === 'deny') return text(`Gatehouse denied this SQL (rule ${first.rule.id}): ${first.reasons.join('; ')}`, true);

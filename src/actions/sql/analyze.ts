@@ -102,11 +102,11 @@ export function analyzeSql(text: string, origin: string): SqlAnalysis {
 }
 
 /** Adds the statement wrapped in `wrapper` ({SelectStmt: {...}}) and every statement nested in it. */
-function collectStatement(wrapper: Node, origin: string, text: string, parts: SqlPart[], files: FilePart[]): void {
+function collectStatement(wrapper: Node, origin: string, text: string, parts: SqlPart[], files: FilePart[], nestedIn = false): void {
   const [name, body] = Object.entries(wrapper)[0] as [string, Node];
   const part: SqlPart = {
     kind: 'sql', statement: statementKind(name, body), tables: [], where: null,
-    readOnly: false, functions: [], settings: [], tags: [], origin, text,
+    readOnly: false, functions: [], settings: [], tags: [], origin, text, nested: nestedIn,
   };
   parts.push(part);
   const nested: { node: Node; via: string }[] = [];
@@ -126,7 +126,7 @@ function collectStatement(wrapper: Node, origin: string, text: string, parts: Sq
   part.tags = tags;
   part.tables = [...new Set(part.tables)];
   part.functions = [...new Set(part.functions)];
-  for (const n of nested) collectStatement(n.node, `${describe(Object.keys(n.node)[0] ?? '')} ${n.via} in ${origin}`, text, parts, files);
+  for (const n of nested) collectStatement(n.node, `${describe(Object.keys(n.node)[0] ?? '')} ${n.via} in ${origin}`, text, parts, files, true);
 }
 
 function serverFile(kind: 'file_read' | 'file_write', path: unknown, origin: string): FilePart {

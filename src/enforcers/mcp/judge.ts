@@ -30,7 +30,7 @@ export interface Judge {
 }
 
 /** A judge on the gateway in this process (`gatehouse mcp --policy …`, no service). */
-export async function localJudge(gw: Gateway, agent: string, environment: string, request: { task: string; workspace?: string; home?: string }): Promise<Judge> {
+async function localJudge(gw: Gateway, agent: string, environment: string, request: { task: string; workspace?: string; home?: string }): Promise<Judge> {
   const opened = await gw.openLocalSession(agent, environment, request);
   const session = () => gw.authenticateSession(opened.session, opened.token);
   return {
@@ -56,7 +56,7 @@ export async function localJudge(gw: Gateway, agent: string, environment: string
  * @param url the gateway, e.g. `http://127.0.0.1:7800`.
  * @throws GatehouseError `gateway_refused` when the session cannot be opened.
  */
-export async function remoteJudge(url: string, agentToken: string, request: { task: string; workspace?: string; home?: string }, timeoutMs = 30_000): Promise<Judge> {
+async function remoteJudge(url: string, agentToken: string, request: { task: string; workspace?: string; home?: string }, timeoutMs = 30_000): Promise<Judge> {
   const call = async (path: string, init: { method?: string; token: string; body?: unknown; timeout?: number; signal?: AbortSignal }) => {
     const signals = [AbortSignal.timeout(init.timeout ?? timeoutMs), ...(init.signal ? [init.signal] : [])];
     const res = await fetch(`${url}${path}`, {

@@ -22,7 +22,7 @@ export interface SessionHandler {
 }
 
 /** MCP sessions open at once; more are refused until one closes. */
-export const MAX_SESSIONS = 64;
+const MAX_SESSIONS = 64;
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
