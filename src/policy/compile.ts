@@ -144,9 +144,9 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
 
 function compileMatcher(m: MatcherSpec | RuleSpec): Test {
   const tests: Test[] = [];
-  const scalar = (get: (p: Part) => Word | undefined, g: string | string[] | undefined, path = false, fold?: (s: string) => string) => {
+  const scalar = (get: (p: Part) => Word | undefined, g: string | string[] | undefined, path = false, fold?: (s: string) => string, flat = false) => {
     if (g === undefined) return;
-    const t = path ? pathGlobs(g) : stringGlobs(g, fold);
+    const t = path ? pathGlobs(g) : flat ? flatGlobs(g) : stringGlobs(g, fold);
     tests.push((p, ctx) => {
       const v = get(p);
       return typeof v === 'string' && t(v, ctx);
@@ -202,8 +202,9 @@ function compileMatcher(m: MatcherSpec | RuleSpec): Test {
     tests.push((p) => p.kind === 'http' && p.port !== null && ports.has(p.port));
   }
   scalar(http('scheme') as (p: Part) => Word | undefined, m.scheme);
-  scalar(mcp('server') as (p: Part) => Word | undefined, m.server);
-  scalar(mcp('tool') as (p: Part) => Word | undefined, m.tool);
+  // tool names may hold `/` (`github/create_issue`): `*` crosses it, as in args
+  scalar(mcp('server') as (p: Part) => Word | undefined, m.server, false, undefined, true);
+  scalar(mcp('tool') as (p: Part) => Word | undefined, m.tool, false, undefined, true);
   if (m.interpreted !== undefined) tests.push((p) => p.kind === 'mcp_tool' && p.interpreted === m.interpreted);
   if (m.annotations !== undefined) {
     const want = Object.entries(m.annotations);
