@@ -217,6 +217,8 @@ describe('gatehouse mcp: pins and faults (the SDK\'s own server as a fixture)', 
     assert.match(out, /"id":"d","result":\{"content":\[\{"type":"text","text":"Gatehouse: the arguments nest deeper than 64 levels/);
     assert.match(out, /"id":"h","error":\{"code":-32600/, 'an id still in use is refused');
     assert.doesNotMatch(out, /same id/);
+    const parseErrors = out.split('\n').filter((l) => l.includes('"code":-32700') && l.includes('"id":null'));
+    assert.equal(parseErrors.length, 3, 'the broken line, the string params and the batch of numbers each get a parse error');
   });
 });
 

@@ -73,7 +73,11 @@ export class McpProxy {
   async start(): Promise<void> {
     this.agent.onmessage = (msg) => this.fromAgent(msg);
     this.upstream.onmessage = (msg) => this.fromUpstream(msg);
-    this.agent.onerror = (err) => this.log(`agent side: ${err.message}`);
+    this.agent.onerror = (err) => {
+      this.log(`agent side: ${err.message}`);
+      // a line that is not JSON-RPC gets the spec's answer (-32700 parse error, id null), not silence
+      if (err.name === 'SyntaxError' || err.name === 'ZodError') this.send(this.agent, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Gatehouse: that message is not JSON-RPC 2.0; it was dropped' } } as unknown as JSONRPCMessage);
+    };
     this.upstream.onerror = (err) => this.log(`upstream: ${err.message}`);
     this.agent.onclose = () => void this.shutdown('the agent closed the connection');
     this.upstream.onclose = () => void this.shutdown('the upstream MCP server exited');
