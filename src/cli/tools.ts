@@ -9,7 +9,8 @@ import { judges, type Judge } from '../enforcers/mcp/judge.js';
 import { listenForAgents, type SessionHandler } from '../enforcers/mcp/listen.js';
 import { Sandbox } from '../tools/sandbox.js';
 import { shellExec } from '../tools/shell.js';
-import { sqlQuery } from '../tools/sql.js';
+import { checkRole, sqlQuery } from '../tools/sql.js';
+import { GatehouseError } from '../gatehouse-error.js';
 import { report, usage, wholeNumber, type Io } from './common.js';
 
 export const TOOLS_HELP = `Usage:
@@ -22,8 +23,8 @@ the limits hold in the systems themselves:
   shell_exec {command, cwd?, reason?}   (with --workspace) bash in a sandbox (bubblewrap, via
       @anthropic-ai/sandbox-runtime): writable only in the workspace, homes and credential files
       hidden, the network only to --allow-host hosts, an environment of PATH, HOME (the workspace),
-      LANG and TERM only. Killed past --exec-timeout, --max-output, --max-processes; one file may
-      not pass --max-file. Secrets in the output are masked.
+      LANG and TERM only. Killed past --exec-timeout, --max-output, --max-processes, --max-memory;
+      one file may not pass --max-file. Secrets in the output are masked.
 
   sql_query {sql, reason?}   SQL against the PostgreSQL at --database (or $DATABASE_URL).
       Reads run in a READ ONLY transaction. Writes are first run in a transaction that is rolled
@@ -41,7 +42,10 @@ Options:
                             directory; with --gateway, hide the gateway's data directory here
   --exec-timeout SECS       default 30;  --max-output BYTES  default 1048576
   --max-file BYTES          default 104857600;  --max-processes N  default 256
-  --database URL            offer sql_query on postgres://user@host:port/db (or $DATABASE_URL)
+  --max-memory BYTES        memory of a command's whole tree, its files in /tmp included
+                            (default 536870912)
+  --database URL            offer sql_query on postgres://user@host:port/db (or $DATABASE_URL);
+                            the role may not be a superuser or have REPLICATION or BYPASSRLS
   --statement-timeout SECS  per statement and per lock wait (default 30)
   --cwd DIR, --task TEXT    the session's workspace and task
   --listen HOST:PORT        serve agents over Streamable HTTP at http://HOST:PORT/mcp (each MCP
@@ -66,7 +70,7 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
         database: { type: 'string' }, policy: { type: 'string' }, data: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' },
         'statement-timeout': { type: 'string' }, cwd: { type: 'string' }, task: { type: 'string' }, agent: { type: 'string' }, environment: { type: 'string' },
         workspace: { type: 'string' }, 'allow-host': { type: 'string', multiple: true }, 'exec-timeout': { type: 'string' }, 'max-output': { type: 'string' },
-        'max-file': { type: 'string' }, 'max-processes': { type: 'string' },
+        'max-file': { type: 'string' }, 'max-processes': { type: 'string' }, 'max-memory': { type: 'string' },
         listen: { type: 'string' }, hide: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
       },
     });
@@ -84,6 +88,7 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
       maxOutputBytes: wholeNumber('max-output', values['max-output'], 1 << 20, 1, 64 << 20),
       maxFileBytes: wholeNumber('max-file', values['max-file'], 100 << 20, 1, 2 ** 40),
       maxPids: wholeNumber('max-processes', values['max-processes'], 256, 1, 4096),
+      maxMemoryBytes: wholeNumber('max-memory', values['max-memory'], 512 << 20, 16 << 20, 2 ** 40),
     };
     if (values.gateway !== undefined && values.policy !== undefined) throw usage('--policy is for the standalone server; with --gateway, the gateway\'s policy decides');
     const token = values.token ?? process.env.GATEHOUSE_AGENT_TOKEN;
@@ -98,6 +103,9 @@ export async function toolsCommand(argv: string[], io: Io): Promise<number> {
     if (database !== undefined) {
       pool = new pg.Pool({ connectionString: database, max: 4, connectionTimeoutMillis: 10_000 });
       pool.on('error', (err) => log(`database: ${err.message}`));
+      await checkRole(pool).catch((err: Error) => {
+        throw err instanceof GatehouseError ? err : new GatehouseError('database_unreachable', `the database at --database could not be reached: ${err.message}`);
+      });
       offered.push('sql_query');
     }
     if (workspace !== undefined) {

@@ -31,7 +31,7 @@ describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian
     const anything = join(root, 'anything.yaml');
     writeFileSync(anything, 'version: 1\nrules:\n  - { id: any-command, verdict: allow, kind: [shell, file_read, file_write, http] }\n');
     client = await connect(['--data', data, '--exec-timeout', '3']);
-    open = await connect(['--data', join(root, 'data-open'), '--policy', anything, '--exec-timeout', '3', '--max-file', '1048576', '--max-output', '65536', '--max-processes', '64']);
+    open = await connect(['--data', join(root, 'data-open'), '--policy', anything, '--exec-timeout', '3', '--max-file', '1048576', '--max-output', '65536', '--max-processes', '64', '--max-memory', String(64 << 20)]);
   });
   after(async () => {
     await client?.close();
@@ -85,6 +85,11 @@ describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian
     assert.equal(bomb.isError, true);
     assert.match(text(bomb), /fork: (retry: )?Resource temporarily unavailable|Cannot fork/, 'the process cap is what stopped it');
     assert.ok(Date.now() - started < 15_000, 'the fork bomb is stopped, and the call returns');
+    const hog = await run(open, 'a=$(head -c 200000000 /dev/zero | tr "\\0" x); echo kept ${#a}');
+    assert.doesNotMatch(text(hog), /kept 200000000/, 'a shell variable of 200 MB does not fit in 64 MiB');
+    assert.match(text(hog), /\[killed: it passed its memory limit\]/);
+    const ram = await run(open, 'for i in $(seq 1 200); do head -c 1000000 /dev/zero > /tmp/fill$i; done; du -sb /tmp');
+    assert.match(text(ram), /\[killed: it passed its memory limit\]/, 'the RAM-backed /tmp is inside the memory limit');
     const after = await run(open, 'echo still fine');
     assert.match(text(after), /still fine/);
   });

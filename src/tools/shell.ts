@@ -43,7 +43,7 @@ export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: strin
     if (decided.verdict !== 'allow') return text(`Gatehouse denied this command (rule ${decided.rule.id}): ${decided.reasons.join('; ')}`, true);
     if (signal?.aborted) return text('Gatehouse: the call was cancelled; nothing was run', true);
     const r = await sandbox.exec(command, real, realpathSync(workspace), commandEnv(workspace), limits);
-    const why = r.killedFor === 'timeout' ? `killed: it ran past ${Math.round((limits.timeoutMs ?? 30_000) / 1000)} s` : r.killedFor === 'output_limit' ? 'killed: its output passed the limit' : null;
+    const why = r.killedFor === 'timeout' ? `killed: it ran past ${Math.round((limits.timeoutMs ?? 30_000) / 1000)} s` : r.killedFor === 'output_limit' ? 'killed: its output passed the limit' : r.killedFor === 'memory_limit' ? 'killed: it passed its memory limit' : null;
     const status = why ?? (r.signal !== null ? `killed by ${r.signal}` : `exit ${r.exitCode}`);
     const cap = limits.maxOutputBytes ?? 1 << 20;
     const [out, err] = await Promise.all([redactText(r.stdout), redactText(r.stderr)]);

@@ -11,8 +11,14 @@ import { BIN, gatehouse } from '../testing/process.js';
 import { addAgent, call, startGateway } from '../testing/gateway.js';
 
 /** A real PostgreSQL: 127.0.0.1:5432 (`.ci/run` starts it), database `test`, one schema per run. */
-const DATABASE = process.env.GATEHOUSE_TEST_DATABASE ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ADMIN = process.env.GATEHOUSE_TEST_DATABASE ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `gh_${randomBytes(4).toString('hex')}`;
+/** The tools connect as a plain role of this run, with grants on its schema only (a superuser is refused). */
+const role = `${schema}_agent`;
+const url = new URL(ADMIN);
+url.username = role;
+url.password = '';
+const DATABASE = url.toString();
 const orders = `${schema}.orders`;
 
 async function tools(args: string[]): Promise<Client> {
@@ -24,7 +30,7 @@ async function tools(args: string[]): Promise<Client> {
 const text = (r: unknown) => ((r as { content: { text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('\n');
 
 describe('sql_query against a real PostgreSQL', () => {
-  const db = new pg.Pool({ connectionString: DATABASE, max: 2 });
+  const db = new pg.Pool({ connectionString: ADMIN, max: 2 });
   const count = async () => Number((await db.query(`SELECT count(*) AS n FROM ${orders}`)).rows[0].n);
   const data = join(mkdtempSync(join(tmpdir(), 'gatehouse-sql-')), 'data');
 
@@ -32,10 +38,24 @@ describe('sql_query against a real PostgreSQL', () => {
     await db.query(`CREATE SCHEMA ${schema}`);
     await db.query(`CREATE TABLE ${orders} (id int PRIMARY KEY, status text NOT NULL, total numeric NOT NULL)`);
     await db.query(`INSERT INTO ${orders} SELECT g, CASE WHEN g % 20 = 0 THEN 'cancelled' ELSE 'paid' END, g % 500 FROM generate_series(1, 100000) g`);
+    await db.query(`CREATE ROLE ${role} LOGIN`);
+    await db.query(`GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${role}`);
+    await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
   });
   after(async () => {
     await db.query(`DROP SCHEMA ${schema} CASCADE`);
+    await db.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+    await db.query(`DROP ROLE IF EXISTS ${role}`);
     await db.end();
+  });
+
+  it('refuses to start as a superuser role, or against a database it cannot reach', () => {
+    const superuser = gatehouse(['tools', '--database', ADMIN, '--data', data]);
+    assert.equal(superuser.status, 2, superuser.stderr);
+    assert.match(superuser.stderr, /the database role postgres has SUPERUSER.*Connect as a role of its own/);
+    const down = gatehouse(['tools', '--database', 'postgres://nobody@127.0.0.1:1/test', '--data', data]);
+    assert.equal(down.status, 2, down.stderr);
+    assert.match(down.stderr, /could not be reached/);
   });
 
   it('reads in a read-only transaction and writes what the limits allow', async () => {

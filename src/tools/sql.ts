@@ -3,6 +3,7 @@ import type { Part } from '../actions/action.js';
 import { analyzeAction } from '../actions/classify.js';
 import type { Observed } from '../gateway/gateway.js';
 import type { Judge } from '../enforcers/mcp/judge.js';
+import { GatehouseError } from '../gatehouse-error.js';
 
 /**
  * `sql_query`: SQL judged by the pipeline and run by Gatehouse against a configured PostgreSQL, so
@@ -32,6 +33,24 @@ export interface ToolResult {
   [key: string]: unknown;
   content: { type: 'text'; text: string }[];
   isError?: boolean;
+}
+
+/**
+ * Refuses a database role that could step outside every limit sql_query sets: a superuser (COPY …
+ * TO PROGRAM, ALTER SYSTEM, reading any file), a role with REPLICATION or BYPASSRLS. Give the
+ * tools a role of their own with only the grants the agent's task needs.
+ * @throws GatehouseError `database_role_unsafe` (`data.role`, `data.attributes`), or the driver's
+ *   error when the database cannot be reached.
+ */
+export async function checkRole(pool: pg.Pool): Promise<void> {
+  const { rows } = await pool.query<{ role: string; rolsuper: boolean; rolreplication: boolean; rolbypassrls: boolean }>(
+    'SELECT rolname AS role, rolsuper, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user');
+  const row = rows[0];
+  if (row === undefined) throw new GatehouseError('database_role_unsafe', 'the database role could not be looked up in pg_roles; sql_query is not offered', { role: null, attributes: [] });
+  const attributes = [row.rolsuper && 'SUPERUSER', row.rolreplication && 'REPLICATION', row.rolbypassrls && 'BYPASSRLS'].filter((a): a is string => typeof a === 'string');
+  if (attributes.length > 0) {
+    throw new GatehouseError('database_role_unsafe', `the database role ${row.role} has ${attributes.join(', ')}: it could step outside every limit sql_query sets (COPY … TO PROGRAM, ALTER SYSTEM, replication). Connect as a role of its own with only the grants the task needs, e.g. CREATE ROLE agent LOGIN; GRANT SELECT, UPDATE ON orders TO agent`, { role: row.role, attributes });
+  }
 }
 
 /** Statements that change rows: when they cannot be counted, a reviewer decides (DDL is left to the policy). */
