@@ -17,10 +17,15 @@ import { creator as recommend } from '@secretlint/secretlint-rule-preset-recomme
 secretLintProfiler.mark = () => undefined;
 
 const PATTERNS = [
-  { name: 'gatehouse-token', pattern: '/\\bgatehouse_(agent|session|reviewer)_[A-Za-z0-9_-]{43}/' },
+  { name: 'gatehouse-token', pattern: '/\\bgatehouse_(agent|session|reviewer|phantom)_[A-Za-z0-9_-]{43}/' },
   { name: 'stripe-key', pattern: '/\\b[rsp]k_(live|test)_[0-9a-zA-Z]{16,}\\b/' },
   { name: 'jwt', pattern: '/\\beyJ[0-9A-Za-z_-]{8,}\\.[0-9A-Za-z_-]{8,}\\.[0-9A-Za-z_-]{8,}\\b/' },
   { name: 'aws-access-key-id', pattern: '/\\b(AKIA|ASIA)[0-9A-Z]{16}\\b/' },
+  { name: 'google-api-key', pattern: '/\\bAIza[0-9A-Za-z_-]{35}\\b/' },
+  { name: 'slack-token', pattern: '/\\bxox[abposr]-[0-9A-Za-z-]{10,}/' },
+  { name: 'github-token', pattern: '/\\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\\b/' },
+  // user:password@ in a URL (postgres://app:…@db/shop with a literal password where the … is); a `$VAR` or `${…}` password is not a literal credential
+  { name: 'connection-string-password', pattern: '/(?<=\\b[a-z][a-z0-9+.-]{1,20}:\\/\\/[^\\s:/@"\']{1,64}:)[^\\s@/"\'$`{}]{3,}(?=@)/i' },
   { name: 'aws-secret-access-key', pattern: '/(?<=aws_secret_access_key[\\s"\':=]{1,5})[A-Za-z0-9/+=]{40}/i' },
   // the value stops before anything that runs: `$(`, backticks, pipes, `;`, `&` stay visible to the reviewer
   { name: 'password-assignment', pattern: '/(?<=\\b[A-Za-z_]*(password|passwd|secret|token|api_?key)[A-Za-z_]*\\s*[=:]\\s*["\']?)[^\\s"\'&;$`|()<>]{6,}/i' },
@@ -102,24 +107,45 @@ async function flushQueued(): Promise<void> {
   }
 }
 
+/** A secret found in a value: its text as written, and the rule that found it. */
+export interface FoundSecret {
+  text: string;
+  kind: string;
+}
+
+/**
+ * Kinds that are only a guess at a secret (`password=…` in prose, `-p…` after a space): masked, but
+ * not taken as proof that a credential was used.
+ */
+const WEAK_KINDS = new Set(['password-assignment', 'password-option']);
+
+/** Whether a found secret counts as a credential in use (every kind but the weak guesses). */
+export function isCredential(found: FoundSecret): boolean {
+  return !WEAK_KINDS.has(found.kind) && !found.kind.startsWith('key:');
+}
+
 /**
  * A copy of a JSON value with every string redacted; keys are kept. All strings go through one
  * secretlint pass (joined by separators), so the cost is one lint per value, not per string.
+ * Strings under secret-named keys are masked whole, and linted too.
+ * @param found when given, receives every secret found, as written (never store it: it is the secret).
  */
-export async function redactValue<T>(input: T): Promise<T> {
-  const keyed: { text: string; kind: string }[] = [];
-  const value = maskKeyed(input, keyed);
+export async function redactValue<T>(input: T, found?: FoundSecret[]): Promise<T> {
   const strings: string[] = [];
-  collect(value, strings);
-  if (strings.length === 0) return value;
+  const keys: (string | null)[] = [];
+  collect(input, null, strings, keys);
+  if (strings.length === 0) return input;
   const joined = strings.join(SEPARATOR);
   const spans = await findSecretsBatched(joined);
-  if (spans.length === 0 && keyed.length === 0) return value;
-  const known = [...keyed.filter((k) => k.text.length >= MIN_KNOWN), ...spans.map((s) => ({ text: joined.slice(s.start, s.end), kind: s.kind }))];
+  const keyed = strings.flatMap((t, i) => (keys[i] === null ? [] : [{ text: t.replace(/^(Bearer|Basic|token)\s+/i, ''), kind: `key:${(keys[i] as string).slice(0, 40)}` }]));
+  const linted = spans.map((sp) => ({ text: joined.slice(sp.start, sp.end), kind: sp.kind }));
+  found?.push(...linted, ...keyed);
+  if (spans.length === 0 && keyed.length === 0) return input;
+  const known = [...keyed.filter((k) => k.text.length >= MIN_KNOWN), ...linted];
   const redacted = replaceSpans(joined, spans).split(SEPARATOR);
   // INVARIANT: a span never covers a separator (secret patterns do not match NUL), so the split gives back one string per input
-  if (redacted.length !== strings.length) return rebuild(value, strings.map(() => '[REDACTED]'), { i: 0 });
-  return rebuild(value, redacted.map((r) => maskClipped(r, known)), { i: 0 });
+  if (redacted.length !== strings.length) return rebuild(input, strings.map(() => '[REDACTED]'), { i: 0 });
+  return rebuild(input, redacted.map((r, i) => (keys[i] !== null ? `[REDACTED:key:${(keys[i] as string).slice(0, 40)}]` : maskClipped(r, known))), { i: 0 });
 }
 
 /** Shortest prefix of a known secret that is masked where a clipped copy of it ends in `…`. */
@@ -127,7 +153,7 @@ const MIN_PREFIX = 6;
 
 /**
  * Masks what is left of known secrets in text derived from the same value: explanations quote the
- * action clipped (`Bearer sk_live_51HxYz…`), and a clipped secret no longer matches its pattern.
+ * action clipped (a Stripe key cut to its first characters and `…`), and a clipped secret no longer matches its pattern.
  */
 function maskClipped(text: string, known: { text: string; kind: string }[]): string {
   let out = text;
@@ -148,23 +174,13 @@ function maskClipped(text: string, known: { text: string; kind: string }[]): str
   return out;
 }
 
-/** A copy with every string under a secret-named key masked; the secrets found go to `found`. */
-function maskKeyed<T>(value: T, found: { text: string; kind: string }[]): T {
-  if (Array.isArray(value)) return value.map((v) => maskKeyed(v, found)) as T;
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => {
-    if (typeof v === 'string' && v !== '' && SECRET_KEY.test(k)) {
-      found.push({ text: v.replace(/^(Bearer|Basic|token)\s+/i, ''), kind: `key:${k.slice(0, 40)}` });
-      return [k, `[REDACTED:key:${k.slice(0, 40)}]`];
-    }
-    return [k, maskKeyed(v, found)];
-  })) as T;
-}
-
-function collect(value: unknown, out: string[]): void {
-  if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) for (const v of value) collect(v, out);
-  else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) collect(v, out);
+/** Every string of a value in order, and for each the secret-looking key it sits directly under (or null). */
+function collect(value: unknown, key: string | null, out: string[], keys: (string | null)[]): void {
+  if (typeof value === 'string') {
+    out.push(value);
+    keys.push(key !== null && value !== '' && SECRET_KEY.test(key) ? key : null);
+  } else if (Array.isArray(value)) for (const v of value) collect(v, null, out, keys);
+  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) collect(v, k, out, keys);
 }
 
 function rebuild<T>(value: T, strings: string[], at: { i: number }): T {

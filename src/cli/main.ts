@@ -7,6 +7,9 @@ import { hook } from './hook.js';
 import { init } from './init.js';
 import { mcpCommand } from './mcp.js';
 import { policyCommand } from './policy.js';
+import { scanCommand } from './scan.js';
+import { runCommand } from './run.js';
+import { secretCommand } from './secret.js';
 import { serveCommand } from './serve.js';
 import { toolsCommand } from './tools.js';
 
@@ -15,9 +18,11 @@ export const HELP = `Gatehouse — a policy gateway between AI agents and the sy
 Usage: gatehouse <command> [options]
 
 Commands:
-  serve      run the gateway: the agents' API, the reviewers' page, the audit trail
+  serve      run the gateway: the agents' API, the reviewers' page, the audit trail, the credential proxy
+  run        run an agent as a session: scrubbed environment, phantom tokens, closed on exit
+  secret     add real credentials to the encrypted secret store (lent to agents as phantom tokens)
   mcp        put Gatehouse in front of an MCP server: every tools/call judged, tools pinned
-  tools      an MCP server of governed tools (sql_query) whose limits hold in the database
+  tools      an MCP server of governed tools (shell_exec, sql_query) whose limits hold where they run
   pins       list MCP tool pins; accept a tool's changed definition
   agent      register agent identities (each in one environment) and print their tokens
   reviewer   register reviewers and print their sign-in tokens
@@ -28,6 +33,7 @@ Commands:
   init       write the built-in default policy out to edit
   hook       run as an agent hook (claude-code: a PreToolUse hook)
   audit      verify the audit trail's hash chain and signed checkpoints, or export it as JSON Lines
+  scan       find credentials an agent could pick up, in files and the environment (exit 1 if any)
   help       this text; \`gatehouse <command> --help\` for a command's options
 
 Examples:
@@ -58,8 +64,14 @@ export async function run(argv: string[], io: Io = processIo, stdin: NodeJS.Read
       return hook(rest, io, stdin);
     case 'audit':
       return audit(rest, io);
+    case 'scan':
+      return scanCommand(rest, io);
     case 'serve':
       return serveCommand(rest, io);
+    case 'run':
+      return runCommand(rest, io);
+    case 'secret':
+      return secretCommand(rest, io);
     case 'mcp':
       return mcpCommand(rest, io);
     case 'pins':

@@ -11,6 +11,10 @@ import { GatehouseError } from '../gatehouse-error.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_PATH, defaultPolicy, formatIssues, loadPolicyFile, loadPolicyText, type PolicyIssue } from '../policy/load.js';
 import { createApp } from '../server/app.js';
+import { Vault } from '../credentials/vault.js';
+import { CredentialProxy } from '../enforcers/http-proxy/proxy.js';
+import { listenForward } from '../enforcers/http-proxy/forward.js';
+import type { Server } from 'node:http';
 import { mintToken, tokenHash } from '../sessions/tokens.js';
 import { signingKey } from '../store/sqlite/audit.js';
 import { SqliteStore } from '../store/sqlite/store.js';
@@ -34,6 +38,9 @@ Options:
   --webhook-retry-ms N
                      the first retry's delay in ms (default 1000), doubled for each later one
   --max-body BYTES   largest request body (default 1048576); larger ones get 413
+  --proxy-listen HOST:PORT
+                     also serve the credential proxy as a forward proxy for plain http:// URLs
+                     (HTTP_PROXY); https upstreams go through /proxy/{credential}/ on the gateway
   --checkpoint-seconds N
                      sign an audit checkpoint every N seconds (default 60) and on shutdown
   --json             print the start-up line as one JSON object
@@ -52,7 +59,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       options: {
         data: { type: 'string' }, policy: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'public-url': { type: 'string' },
         webhook: { type: 'string' }, 'webhook-retry-ms': { type: 'string' }, 'max-body': { type: 'string' }, 'checkpoint-seconds': { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'proxy-listen': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
     if (values.help) {
@@ -85,7 +92,9 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
 
   let publicUrl = values['public-url'];
   const gw = new Gateway(store, () => policy, publicUrl ?? `http://${host}:${port}`);
-  const app = createApp(gw, { maxBodyBytes: maxBody });
+  // real credentials: sealed in the store, revealed only by the credential proxy (GATEHOUSE_MASTER_KEY, or master.key in the data directory)
+  const credentialProxy = new CredentialProxy(gw, new Vault(store), () => policy.credentials);
+  const app = createApp(gw, { maxBodyBytes: maxBody, credentialProxy });
   const audit = (type: string, fields: Record<string, unknown>) => {
     try {
       store.transaction(() => store.audit.append({ time: new Date().toISOString(), type, ...fields }));
@@ -119,6 +128,18 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   if (server instanceof Error) {
     store.close();
     return report(io, new GatehouseError('listen_failed', `cannot listen on ${host}:${port}: ${(server as NodeJS.ErrnoException).code ?? server.message}`), 'serve');
+  }
+  let forward: Server | null = null;
+  if (values['proxy-listen'] !== undefined) {
+    const m = /^(.+):(\d+)$/.exec(values['proxy-listen']);
+    try {
+      if (m === null || Number(m[2]) > 65535) throw usage('--proxy-listen is HOST:PORT, e.g. 127.0.0.1:7801');
+      forward = await listenForward(credentialProxy, m[1] as string, Number(m[2]), maxBody);
+    } catch (err) {
+      server.close();
+      store.close();
+      return report(io, err instanceof GatehouseError ? err : new GatehouseError('listen_failed', `cannot listen on ${values['proxy-listen']}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`), 'serve');
+    }
   }
   const actualPort = (server.address() as AddressInfo).port;
   publicUrl ??= `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
@@ -209,12 +230,14 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     }
   }, checkpointSeconds * 1000);
 
-  const startup: Record<string, unknown> = { listening: publicUrl, data: store.dir, policy: policyFile ?? '(built-in default)', rules: policy.rules.length, webhook: webhook === undefined ? null : new URL(webhook).origin };
+  const forwardAt = forward === null ? null : `http://${values['proxy-listen']?.replace(/:\d+$/, '')}:${(forward.address() as AddressInfo).port}`;
+  const startup: Record<string, unknown> = { listening: publicUrl, forwardProxy: forwardAt, data: store.dir, policy: policyFile ?? '(built-in default)', rules: policy.rules.length, webhook: webhook === undefined ? null : new URL(webhook).origin };
   if (reviewerToken !== null) startup.reviewer = { name: 'admin', token: reviewerToken, signIn: `${publicUrl}/#token=${reviewerToken}` };
   if (values.json) io.out(JSON.stringify(startup) + '\n');
   else {
     io.out(`Gatehouse listening on ${publicUrl}\n  data:   ${store.dir}\n  policy: ${startup.policy} (${policy.rules.length} rules)\n`);
     if (webhook !== undefined) io.out(`  webhook: ${new URL(webhook).origin}\n`);
+    if (forwardAt !== null) io.out(`  forward proxy (plain http): ${forwardAt}\n`);
     if (reviewerToken !== null) io.out(`\nReviewer sign-in (shown once; keep it secret):\n  ${startup.reviewer && (startup.reviewer as { signIn: string }).signIn}\n`);
     io.out(`\nAgents: gatehouse agent add NAME --environment staging, then\n  curl -s -X POST ${publicUrl}/v1/sessions -H "Authorization: Bearer $AGENT_TOKEN" -H 'content-type: application/json' -d '{"task":"…"}'\n`);
   }
@@ -229,6 +252,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       clearInterval(checkpoints);
       watcher?.close();
       process.off('SIGHUP', onHup);
+      forward?.close();
+      (forward as unknown as { closeAllConnections?: () => void } | null)?.closeAllConnections?.();
       await new Promise<void>((r) => {
         server.close(() => r());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -4,10 +4,10 @@ import { z } from 'zod';
 import type { Action } from '../actions/action.js';
 import { readAction } from '../actions/input.js';
 import { canonical, type AuditBody } from '../audit/chain.js';
-import { redactValue } from '../audit/redact.js';
+import { isCredential, redactValue, type FoundSecret } from '../audit/redact.js';
 import { decide, type Decision, type RuleRef } from '../engine/decide.js';
 import { GatehouseError } from '../gatehouse-error.js';
-import type { CompiledPolicy } from '../policy/compile.js';
+import type { CompiledCredential, CompiledPolicy } from '../policy/compile.js';
 import type { Verdict } from '../policy/schema.js';
 import { mintToken, newId, tokenHash, tokenKind, tokenMatches } from '../sessions/tokens.js';
 import { toolRefusal } from './pins.js';
@@ -31,6 +31,8 @@ export interface GatewayEvents {
   /** Something changed that this process did not do (a CLI command beside the gateway). */
   external: [];
   notification: [{ approval: string; status: string; error: string | null }];
+  /** A session was halted (by a reviewer, or by Gatehouse on a stop): reviewers are alerted. */
+  halted: [SessionRecord];
 }
 
 export interface SessionRequest {
@@ -48,7 +50,41 @@ export interface OpenedSession {
   environment: string;
   expires: string;
   ttlSeconds: number;
+  /** The phantom tokens lent to this session, one per credential the policy lends the agent (shown once). */
+  credentials: LentCredential[];
 }
+
+/** A phantom token as lent: it works only through the gateway's credential proxy, only in its session. */
+export interface LentCredential {
+  /** The policy's credential name. */
+  name: string;
+  /** `gatehouse_phantom_…` (256 random bits); only its SHA-256 is stored. */
+  token: string;
+  /** `tok_…`: how audit records name the token. */
+  id: string;
+  /** The variable `gatehouse run` puts the token in, when the policy names one. */
+  env: string | null;
+  /** The gateway's proxy for the credential: `{publicUrl}/proxy/{name}/`. */
+  proxy: string;
+  expires: string;
+}
+
+/**
+ * A request the credential proxy is about to forward with a real credential, judged with its
+ * action: scope and spend are checked in the decision's own transaction, and the spend is added
+ * there when the verdict is allow (so concurrent requests can never pass a cap together).
+ */
+export interface CredentialUse {
+  credential: CompiledCredential;
+  tokenId: string;
+  /** Null when the request is inside the credential's scope; else why not. */
+  outOfScope: string | null;
+  /** The request's amount in cents (0 when the body names none); null: it could not be read. */
+  cents: number | null;
+}
+
+/** Rule of the deny (and halt) for a credential used in an action that was not lent to its session. */
+const CREDENTIAL_NOT_ISSUED = 'gatehouse:credential-not-issued';
 
 /** What an agent gets back for an action. */
 export interface DecisionResult {
@@ -212,13 +248,30 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       created: time.toISOString(), expires: new Date(time.getTime() + ttlSeconds * 1000).toISOString(), tokenHash: tokenHash(token),
     };
     const task = await redactValue(req.task);
-    await this.store.batched(() => {
+    // phantom tokens only for sessions opened with an agent token: a local enforcement point has no credential proxy
+    const granted = via === 'token' ? [...policy.credentials.values()].filter((c) => c.lentTo(agent.name)) : [];
+    const lent = await this.store.batched(() => {
       this.store.insertSession({ ...session, task });
-      this.store.audit.append({ time: session.created, type: 'session.opened', session: session.id, agent: agent.name, environment: agent.environment, task, expires: session.expires, ttlSeconds, workspace: session.workspace, via });
+      const out: LentCredential[] = [];
+      const missing: string[] = [];
+      for (const c of granted) {
+        if (this.store.sealedSecret(c.secret) === undefined) {
+          missing.push(c.name);
+          continue;
+        }
+        const t = { name: c.name, token: mintToken('phantom'), id: newId('tok'), env: c.env ?? null, proxy: `${this.publicUrl}/proxy/${c.name}/`, expires: session.expires };
+        this.store.insertPhantomToken({ id: t.id, tokenHash: tokenHash(t.token), session: session.id, credential: c.name, expires: session.expires });
+        out.push(t);
+      }
+      this.store.audit.append({
+        time: session.created, type: 'session.opened', session: session.id, agent: agent.name, environment: agent.environment, task, expires: session.expires, ttlSeconds, workspace: session.workspace, via,
+        credentials: out.map((t) => ({ name: t.name, token: t.id })), ...(missing.length > 0 ? { credentialsMissing: missing, reasons: [`not lent (no secret stored): ${missing.join(', ')}`] } : {}),
+      });
+      return out;
     });
     const record = this.store.session(session.id);
     if (record) this.emit('session', record);
-    return { session: session.id, token, agent: agent.name, environment: agent.environment, expires: session.expires, ttlSeconds };
+    return { session: session.id, token, agent: agent.name, environment: agent.environment, expires: session.expires, ttlSeconds, credentials: lent };
   }
 
   /** The agent holding a token. @throws GatehouseError `unauthorized`. */
@@ -251,23 +304,32 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * @param body the action in the corpus format plus `reason` (see {@link readActionBody}).
    * @throws GatehouseError `input_invalid`, `store_unavailable` (the caller denies).
    */
-  async act(session: SessionRecord, body: unknown): Promise<DecisionResult> {
+  async act(session: SessionRecord, body: unknown, use?: CredentialUse): Promise<DecisionResult> {
     const { action, hash, reason, clientId, observed, measure } = readActionBody(body);
     const time = this.now();
     const policy = this.policy();
     const changed = action.kind === 'mcp_tool' ? toolRefusal(this.store, session.agent, action.server, action.tool) : null;
-    const judged = this.refusal(session, policy, time)
-      ?? (changed === null ? null : { verdict: 'deny' as const, rule: { id: 'gatehouse:tool-changed', file: null, line: null }, reasons: [changed], parts: [] })
+    const deny = (id: string, why: string): Decision => ({ verdict: 'deny', rule: { id, file: null, line: null }, reasons: [why], parts: [] });
+    const refused = this.refusal(session, policy, time);
+    const judged = refused
+      ?? (changed === null ? null : deny('gatehouse:tool-changed', changed))
+      ?? (use?.outOfScope == null ? null : deny('gatehouse:credential-scope', use.outOfScope))
+      ?? (use !== undefined && use.cents === null ? deny('gatehouse:spend-unreadable', `the request's \`${use.credential.spend?.field}\` is not an amount with at most two decimals; a spend cap cannot be checked, so it is not sent`) : null)
       ?? decide(policy, action, { cwd: session.workspace, home: session.home });
-    const decision = observed === null ? judged : withLimits(judged, observed, policy, this.store.rowsTouched(session.id));
+    const limited = observed === null ? judged : withLimits(judged, observed, policy, this.store.rowsTouched(session.id));
     const id = newId('dec');
+    const found: FoundSecret[] = [];
     const summary = await redactValue({
       action,
-      reasons: decision.reasons,
+      reasons: limited.reasons,
       agentReason: reason,
       clientId,
-      parts: decision.parts.map((p) => ({ kind: p.part.kind, origin: p.part.origin, verdict: p.verdict, rule: p.rule.id, reasons: p.reasons })),
-    });
+      parts: limited.parts.map((p) => ({ kind: p.part.kind, origin: p.part.origin, verdict: p.verdict, rule: p.rule.id, reasons: p.reasons })),
+    }, found);
+    // INVARIANT: a credential in an action that is not one this session was lent is a deny and a halt, whatever the policy says
+    const foreign = refused === null ? this.foreignCredential(session, found) : null;
+    const decision = foreign === null ? limited : deny(CREDENTIAL_NOT_ISSUED, `used a credential not issued to this session (${foreign}); the session is halted`);
+    if (foreign !== null) summary.reasons = decision.reasons;
     const required = Math.max(1, ...decision.parts.filter((p) => p.verdict === 'ask').map((p) => policy.rules.find((r) => r.id === p.rule.id)?.reviewers ?? 1));
     const iso = time.toISOString();
     const outcome = await this.store.batched(() => {
@@ -276,6 +338,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       let verdict = late?.verdict ?? decision.verdict;
       const rule = late?.rule ?? decision.rule;
       const reasons = late?.reasons ?? summary.reasons;
+      // spend caps: read and raised here, in the transaction that records the decision, so concurrent requests see each other's spend
+      const cap = late === null && use !== undefined && verdict !== 'deny' ? spendCheck(this.store, use, session.id, time) : null;
+      if (cap?.verdict === 'deny') {
+        verdict = 'deny';
+        reasons.push(cap.reason);
+      } else if (cap?.verdict === 'ask' && verdict === 'allow') {
+        verdict = 'ask';
+        reasons.push(cap.reason);
+      }
       let approval: Pick<ApprovalRecord, 'id' | 'status' | 'expires' | 'required'> | undefined;
       let createdApproval: ApprovalRecord | undefined;
       let reviewers: string[] | undefined;
@@ -303,16 +374,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           }
         }
       }
+      if (verdict === 'allow' && use !== undefined && use.cents !== null && use.cents > 0 && use.credential.spend !== null) this.store.addSpend(use.credential.name, session.id, iso, use.cents, id);
       const records: AuditBody[] = [{
         time: iso, type: 'decision', decision: id, session: session.id, agent: session.agent, environment: session.environment,
         action: summary.action, actionHash: hash, verdict, rule, reasons, agentReason: summary.agentReason,
-        clientId: summary.clientId ?? undefined, credentials: [], approval: approval?.id, reviewers,
+        clientId: summary.clientId ?? undefined, credentials: use === undefined ? [] : [{ name: use.credential.name, secret: use.credential.secret, token: use.tokenId, ...(use.cents !== null && use.credential.spend !== null ? { cents: use.cents } : {}) }],
+        approval: approval?.id, reviewers,
       }];
       if (createdApproval) records.push({ time: iso, type: 'approval.created', approval: createdApproval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule, required, expires: createdApproval.expires });
       this.store.audit.append(...records);
+      if (rule.id === CREDENTIAL_NOT_ISSUED && late === null) this.haltInTransaction(session.id, reasons[0] as string, 'gatehouse', iso);
       return { verdict, rule, reasons, approval, created: createdApproval };
     });
     if (outcome.created) this.emit('approval', outcome.created);
+    if (outcome.rule.id === CREDENTIAL_NOT_ISSUED) {
+      const halted = this.store.session(session.id) as SessionRecord;
+      this.emit('session', halted);
+      this.emit('halted', halted);
+    }
     const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: outcome.rule, reasons: outcome.reasons };
     if (outcome.approval) result.approval = this.approvalLink(outcome.approval);
     return result;
@@ -377,24 +456,74 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.endSession(sessionId, 'halted', (await redactValue(reason)).slice(0, MAX_REASON), reviewer);
   }
 
+  /**
+   * The session's own side halts it (`gatehouse run` when the agent process was killed): like a
+   * reviewer's halt, only a reviewer can look at it afterwards; the agent cannot go on.
+   * @throws GatehouseError `unauthorized`, `conflict` (not active), `input_invalid`, `store_unavailable`.
+   */
+  async haltOwnSession(sessionId: string, token: string | undefined, reason: string): Promise<SessionRecord> {
+    const session = this.authenticateSession(sessionId, token);
+    if (reason.trim() === '') throw new GatehouseError('input_invalid', 'give a reason for the halt');
+    return this.endSession(session.id, 'halted', (await redactValue(reason)).slice(0, MAX_REASON), session.agent);
+  }
+
   private async endSession(id: string, state: 'halted' | 'closed', reason: string, by: string): Promise<SessionRecord> {
     const iso = this.now().toISOString();
-    const withdrawn = await this.store.batched(() => {
-      const s = this.store.session(id) as SessionRecord;
-      if (this.effectiveState(s) !== 'active' || !this.store.endSession(id, state, reason, by, iso)) throw new GatehouseError('conflict', `the session ${id} is already ${this.effectiveState(s)}`, { state: this.effectiveState(s) });
-      const records: AuditBody[] = [{ time: iso, type: `session.${state}`, session: id, agent: s.agent, environment: s.environment, by, reasons: [reason] }];
-      const open = this.store.openApprovals(id);
-      for (const a of open) {
-        this.store.moveApproval(a.id, a.status, 'rejected', iso, `the session was ${state}`);
-        records.push({ time: iso, type: 'approval.withdrawn', approval: a.id, session: id, agent: s.agent, environment: s.environment, reasons: [`the session was ${state}`] });
-      }
-      this.store.audit.append(...records);
-      return open.map((a) => a.id);
-    });
+    const withdrawn = await this.store.batched(() => this.endInTransaction(id, state, reason, by, iso));
     const s = this.store.session(id) as SessionRecord;
     this.emit('session', s);
+    if (state === 'halted') this.emit('halted', s);
     for (const a of withdrawn) this.emit('approval', this.store.approval(a) as ApprovalRecord);
     return s;
+  }
+
+  /** Halts a session from inside a transaction that is already open (a stop found while deciding). */
+  private haltInTransaction(id: string, reason: string, by: string, iso: string): void {
+    this.endInTransaction(id, 'halted', reason, by, iso);
+  }
+
+  /**
+   * Ends a session inside the caller's transaction: its phantom tokens are revoked and its pending
+   * approvals withdrawn, each with its record. Returns the approvals withdrawn.
+   * @throws GatehouseError `conflict` when the session is not active.
+   */
+  private endInTransaction(id: string, state: 'halted' | 'closed', reason: string, by: string, iso: string): string[] {
+    const s = this.store.session(id) as SessionRecord;
+    if (this.effectiveState(s) !== 'active' || !this.store.endSession(id, state, reason, by, iso)) throw new GatehouseError('conflict', `the session ${id} is already ${this.effectiveState(s)}`, { state: this.effectiveState(s) });
+    const revoked = this.store.revokePhantomTokens(id, iso);
+    const records: AuditBody[] = [{ time: iso, type: `session.${state}`, session: id, agent: s.agent, environment: s.environment, by, reasons: [reason], ...(revoked.length > 0 ? { revokedTokens: revoked } : {}) }];
+    const open = this.store.openApprovals(id);
+    for (const a of open) {
+      this.store.moveApproval(a.id, a.status, 'rejected', iso, `the session was ${state}`);
+      records.push({ time: iso, type: 'approval.withdrawn', approval: a.id, session: id, agent: s.agent, environment: s.environment, reasons: [`the session was ${state}`] });
+    }
+    this.store.audit.append(...records);
+    return open.map((a) => a.id);
+  }
+
+  /**
+   * The kind of the first credential in an action that this session was not lent, or null. The
+   * session's own phantom tokens and its own session token are its own; anything else that looks
+   * like a credential (secretlint's rules and Gatehouse's patterns; not the weak `password=` guesses)
+   * is not.
+   */
+  private foreignCredential(session: SessionRecord, found: FoundSecret[]): string | null {
+    const used = found.filter(isCredential);
+    if (used.length === 0) return null;
+    const own = new Set(this.store.phantomTokensOf(session.id).map((t) => t.tokenHash));
+    own.add((this.store.sessionWithTokenHash(session.id) as { tokenHash: string }).tokenHash);
+    const token = (f: FoundSecret) => /gatehouse_(agent|session|reviewer|phantom)_[A-Za-z0-9_-]{43}/.exec(f.text);
+    const ownTexts = used.filter((f) => {
+      const m = token(f);
+      return m !== null && own.has(tokenHash(m[0]));
+    }).map((f) => f.text);
+    for (const f of used) {
+      // explanations quote the action clipped: a piece of one of the session's own tokens is that token
+      if (ownTexts.some((t) => t.includes(f.text))) continue;
+      const m = token(f);
+      return m === null ? f.kind : `a Gatehouse ${m[1]} token`;
+    }
+    return null;
   }
 
   // ── approvals ───────────────────────────────────────────────────────────────────────────────
@@ -506,7 +635,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       }
       for (const s of this.store.sessionsDue(iso)) {
         if (!this.store.endSession(s.id, 'expired', `the session's time ran out at ${s.expires}`, 'gatehouse', iso)) continue;
-        records.push({ time: iso, type: 'session.expired', session: s.id, agent: s.agent, environment: s.environment });
+        const revoked = this.store.revokePhantomTokens(s.id, iso);
+        records.push({ time: iso, type: 'session.expired', session: s.id, agent: s.agent, environment: s.environment, ...(revoked.length > 0 ? { revokedTokens: revoked } : {}) });
         sessions.push(s.id);
       }
       if (records.length > 0) this.store.audit.append(...records);
@@ -558,6 +688,26 @@ const outcomeSchema = z.strictObject({
   error: z.string().max(16384).optional(),
   rows: z.number().int().min(0).optional().describe('rows the action touched (sql_query), added to the session\'s count'),
 });
+
+/**
+ * Spend caps of a credential for one request (cents): deny when the request would pass the
+ * session's or the rolling hour's cap, ask when it alone is above `askAbove`; null when within.
+ * Runs inside the decision's transaction.
+ */
+function spendCheck(store: SqliteStore, use: CredentialUse, session: string, time: Date): { verdict: 'deny' | 'ask'; reason: string } | null {
+  const spend = use.credential.spend;
+  if (spend === null || use.cents === null || use.cents === 0) return null;
+  const spent = store.spent(use.credential.name, session, new Date(time.getTime() - 3600_000).toISOString());
+  const money = (c: number) => (c / 100).toFixed(2);
+  if (spend.perSession !== null && spent.session + use.cents > spend.perSession) {
+    return { verdict: 'deny', reason: `${money(use.cents)} would bring this session's spend through ${use.credential.name} to ${money(spent.session + use.cents)}, past its cap of ${money(spend.perSession)}` };
+  }
+  if (spend.perHour !== null && spent.window + use.cents > spend.perHour) {
+    return { verdict: 'deny', reason: `${money(use.cents)} would bring the last hour's spend through ${use.credential.name} to ${money(spent.window + use.cents)}, past its cap of ${money(spend.perHour)}` };
+  }
+  if (spend.askAbove !== null && use.cents > spend.askAbove) return { verdict: 'ask', reason: `${money(use.cents)} is above ${money(spend.askAbove)}, the most one request through ${use.credential.name} may spend without a reviewer` };
+  return null;
+}
 
 function unauthorized(): GatehouseError {
   return new GatehouseError('unauthorized', 'missing or invalid credentials');

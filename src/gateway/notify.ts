@@ -2,7 +2,7 @@ import type { ApprovalRecord, SessionRecord } from '../store/sqlite/store.js';
 import type { Gateway } from './gateway.js';
 
 /**
- * Notifications of new approvals: a Slack-compatible webhook (an incoming-webhook JSON body with
+ * Notifications of new approvals and of halted sessions: a Slack-compatible webhook (an incoming-webhook JSON body with
  * `text` and `blocks`, plus a `gatehouse` object for other receivers), retried with exponential
  * backoff. Each delivery's state is kept in the store for the page; a delivery that fails for good
  * is an audit record (`notification.failed`) and an event.
@@ -60,6 +60,20 @@ function approvalMessage(a: ApprovalRecord, s: SessionRecord, url: string): Reco
   };
 }
 
+/** The webhook body for a halted session: reviewers learn that a task stopped, and why. */
+function haltMessage(s: SessionRecord, url: string): Record<string, unknown> {
+  const headline = `Session halted: ${s.agent} (${s.environment}) was stopped by ${s.stateBy ?? 'gatehouse'}`;
+  const why = (s.stateReason ?? '').slice(0, 600);
+  return {
+    text: `${slackEscape(headline)}: ${slackEscape(why)}. <${url}|${s.id}>`,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: `*${slackEscape(headline)}*\nTask: ${slackEscape(s.task.slice(0, 300))}\nWhy: ${slackEscape(why)}` } },
+      { type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open the session' }, url }] },
+    ],
+    gatehouse: { halted: s.id, session: s.id, agent: s.agent, environment: s.environment, by: s.stateBy, reason: why, url },
+  };
+}
+
 export class WebhookNotifier {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly sent = new Set<string>();
@@ -87,9 +101,19 @@ export class WebhookNotifier {
       }
       if (this.stopping.signal.aborted || a.votes.length > 0 || this.sent.has(a.id)) return;
       this.sent.add(a.id);
-      const p = this.deliver(a).finally(() => this.inFlight.delete(p));
-      this.inFlight.add(p);
+      const session = this.gateway.store.session(a.session);
+      if (session === undefined) return;
+      this.send(a.id, a.session, approvalMessage(a, session, this.gateway.approvalLink(a).url));
     });
+    this.gateway.on('halted', (s) => {
+      if (this.stopping.signal.aborted) return;
+      this.send(s.id, s.id, haltMessage(s, `${this.gateway.publicUrl}/#/sessions/${s.id}`));
+    });
+  }
+
+  private send(subject: string, session: string, message: Record<string, unknown>): void {
+    const p = this.deliver(subject, session, JSON.stringify(message)).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
   }
 
   /** Stops new deliveries and waits for those under way (their retries are cut short). */
@@ -98,12 +122,10 @@ export class WebhookNotifier {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private async deliver(a: ApprovalRecord): Promise<void> {
+  /** Delivers one message about `subject` (an approval id, or the id of a halted session). */
+  private async deliver(subject: string, session: string, body: string): Promise<void> {
     const store = this.gateway.store;
-    const session = store.session(a.session);
-    if (session === undefined) return;
-    const url = this.gateway.approvalLink(a).url;
-    const body = JSON.stringify(approvalMessage(a, session, url));
+    const a = { id: subject, session };
     const attempts = Math.min(Math.max(this.options.attempts ?? 5, 1), 10);
     const base = this.options.baseDelayMs ?? 1000;
     let id: number;
@@ -143,12 +165,12 @@ export class WebhookNotifier {
     }
   }
 
-  private record(id: number, a: ApprovalRecord, status: 'sending' | 'delivered' | 'failed', attempts: number, error: string | null): void {
+  private record(id: number, a: { id: string; session: string }, status: 'sending' | 'delivered' | 'failed', attempts: number, error: string | null): void {
     const time = new Date().toISOString();
     try {
       this.gateway.store.transaction(() => {
         this.gateway.store.updateNotification(id, status, attempts, error, time);
-        if (status !== 'sending') this.gateway.store.audit.append({ time, type: `notification.${status}`, approval: a.id, session: a.session, target: this.target, attempts, error: error ?? undefined });
+        if (status !== 'sending') this.gateway.store.audit.append({ time, type: `notification.${status}`, ...(a.id === a.session ? {} : { approval: a.id }), session: a.session, target: this.target, attempts, error: error ?? undefined });
       });
     } catch {
       // the store is failing; nothing more to do here

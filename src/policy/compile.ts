@@ -2,7 +2,7 @@ import type * as Cel from '@bufbuild/cel';
 import { createRequire } from 'node:module';
 import picomatch from 'picomatch';
 import type { Context, Part, Word } from '../actions/action.js';
-import { MATCHER_KINDS, type MatcherSpec, type PolicySpec, type RuleSpec, type Verdict } from './schema.js';
+import { MATCHER_KINDS, type CredentialSpec, type MatcherSpec, type PolicySpec, type RuleSpec, type Verdict } from './schema.js';
 
 /**
  * Compiles a validated policy into matchers: exact names into sets, globs into picomatch
@@ -44,10 +44,31 @@ export interface CompiledPolicy {
   approvalSeconds: number;
   /** Blast-radius limits (rows per statement and per session). */
   limits: { maxRowsPerStatement: number; maxRowsPerSession: number };
+  /** Credentials lent as phantom tokens, by name. */
+  credentials: ReadonlyMap<string, CompiledCredential>;
   /** Rules by the part kind they judge. */
   byKind: Map<PartKind, CompiledRule[]>;
   /** Shell rules by exact program name (each list also holds the rules that name no exact program). */
   byProgram: Map<string, CompiledRule[]>;
+}
+
+/** A credential of the policy, ready for the credential proxy. */
+export interface CompiledCredential {
+  name: string;
+  /** Its name in the secret store. */
+  secret: string;
+  /** Whether an agent is lent it. */
+  lentTo(agent: string): boolean;
+  /** The upstream's origin and base path, e.g. `https://api.github.com` (no trailing `/`). */
+  upstream: string;
+  env: string | undefined;
+  inject: { header: string; format: string; query?: string | undefined };
+  /** Whether a request fits the scope: `host` lower case, `method` upper case, `path` the URL path. */
+  inScope(host: string, method: string, path: string): boolean;
+  /** Hosts the credential may reach (globs), for the forward proxy. */
+  hosts: string[];
+  /** Spend caps in cents; null fields are not capped. */
+  spend: { field: string; perSession: number | null; perHour: number | null; askAbove: number | null } | null;
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; issues: { path: (string | number)[]; message: string }[] };
@@ -138,8 +159,32 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
   for (const [p, list] of byProgram) byProgram.set(p, shellRules.filter((r) => list.includes(r) || anyProgram.includes(r)));
   byProgram.set('', anyProgram);
   const agents = spec.agents === undefined ? null : new Map(Object.entries(spec.agents));
-  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60, limits: spec.limits };
+  const credentials = new Map(Object.entries(spec.credentials ?? {}).map(([name, c]) => [name, compileCredential(name, c)]));
+  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60, limits: spec.limits, credentials };
   return { ok: true, policy };
+}
+
+function compileCredential(name: string, c: CredentialSpec): CompiledCredential {
+  const upstream = c.upstream.replace(/\/+$/, '');
+  const upstreamHost = new URL(upstream).hostname.toLowerCase();
+  const entries = c.scope.map((e) => ({
+    hosts: picomatch((e.hosts ?? [upstreamHost]).map((h) => h.toLowerCase()), { nocase: true }),
+    methods: new Set<string>(e.methods),
+    paths: picomatch(e.paths, { dot: true }),
+  }));
+  const agents = new Set(c.agents);
+  const cents = (n: number | undefined) => (n === undefined ? null : Math.round(n * 100));
+  return {
+    name,
+    secret: c.secret ?? name,
+    lentTo: (agent) => agents.has('*') || agents.has(agent),
+    upstream,
+    env: c.env,
+    inject: c.inject,
+    inScope: (host, method, path) => entries.some((e) => e.methods.has(method) && e.hosts(host) && e.paths(path)),
+    hosts: [...new Set(c.scope.flatMap((e) => e.hosts ?? [upstreamHost]))],
+    spend: c.spend === undefined ? null : { field: c.spend.field, perSession: cents(c.spend.perSession), perHour: cents(c.spend.perHour), askAbove: cents(c.spend.askAbove) },
+  };
 }
 
 function compileMatcher(m: MatcherSpec | RuleSpec): Test {

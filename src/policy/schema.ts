@@ -83,6 +83,35 @@ export const ruleSchema = z.strictObject({
 }).refine((r) => r.reviewers === undefined || r.verdict === 'ask', { message: '`reviewers` applies to ask rules only', path: ['reviewers'] });
 export type RuleSpec = z.infer<typeof ruleSchema>;
 
+const IDENT = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, `.`, `_` and `-`, at most 64');
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+/** Money in the currency's units, at most two decimals (caps are kept in cents). */
+const MONEY = z.number().min(0).max(1e12).refine((n) => Number.isInteger(Math.round(n * 100)) && Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'at most two decimals');
+
+export const credentialSchema = z.strictObject({
+  secret: IDENT.optional().describe('the name in the secret store (`gatehouse secret add NAME`); default: the credential\'s name'),
+  agents: z.array(z.union([IDENT, z.literal('*')])).min(1).describe('the agents lent this credential (a phantom token each session); `*`: every agent'),
+  upstream: z.string().url().refine((u) => /^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(u), 'an http(s) URL without query or fragment').describe('where the gateway\'s /proxy/{credential}/… forwards, e.g. https://api.github.com'),
+  env: z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, 'an environment variable name').optional().describe('the variable `gatehouse run` sets to the phantom token, e.g. GITHUB_TOKEN'),
+  inject: z.strictObject({
+    header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).default('authorization').describe('the header that carries the credential'),
+    format: z.string().includes('{secret}').default('Bearer {secret}').describe('the header\'s value, with {secret} where the credential goes'),
+    query: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional().describe('carry it in this query parameter instead of a header'),
+  }).default({ header: 'authorization', format: 'Bearer {secret}' }).describe('how the real credential is put into a forwarded request'),
+  scope: z.array(z.strictObject({
+    hosts: z.array(z.string().min(1).max(253)).min(1).optional().describe('host globs; default: the upstream\'s host'),
+    methods: z.array(z.enum(METHODS)).min(1).default([...METHODS]).describe('HTTP methods'),
+    paths: z.array(z.string().min(1).startsWith('/')).min(1).default(['/**']).describe('URL path globs (`*` within a segment, `**` across)'),
+  })).min(1).describe('what the credential may be used for: a request must fit one entry'),
+  spend: z.strictObject({
+    field: z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/, 'a dotted path into the JSON body, e.g. order.total').describe('the request body\'s amount'),
+    perSession: MONEY.optional().describe('the most one session may spend'),
+    perHour: MONEY.optional().describe('the most all sessions together may spend in any 60 minutes'),
+    askAbove: MONEY.optional().describe('a single request above this amount needs a reviewer\'s approval'),
+  }).optional().describe('spend caps: a request that would pass a cap is denied'),
+});
+export type CredentialSpec = z.infer<typeof credentialSchema>;
+
 export const policySchema = z.strictObject({
   version: z.literal(1).describe('the format version: 1'),
   description: z.string().optional(),
@@ -101,6 +130,7 @@ export const policySchema = z.strictObject({
     maxRowsPerStatement: z.number().int().min(0).default(1000).describe('rows one SQL statement may touch (counted by the database in sql_query) before it needs an approval'),
     maxRowsPerSession: z.number().int().min(0).default(10000).describe('rows a session\'s statements may touch in all before the next needs an approval'),
   }).default({ maxRowsPerStatement: 1000, maxRowsPerSession: 10000 }).describe('blast-radius limits, enforced where Gatehouse runs the action'),
+  credentials: z.record(IDENT, credentialSchema).optional().describe('real credentials lent to agents as phantom tokens, used only through the gateway\'s credential proxy'),
   rules: z.array(ruleSchema).describe('order never changes the verdict: deny wins, then ask, then allow'),
 });
 export type PolicySpec = z.infer<typeof policySchema>;

@@ -6,6 +6,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Verification } from '../audit/chain.js';
+import type { CredentialProxy } from '../enforcers/http-proxy/proxy.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { acceptTool, pinTools, type ToolDefinition } from '../gateway/pins.js';
 import { GatehouseError } from '../gatehouse-error.js';
@@ -33,6 +34,8 @@ export interface AppOptions {
   maxWaitSeconds?: number;
   /** Reviewer sign-ins last this many seconds (default 12 hours). */
   webSessionSeconds?: number;
+  /** Serves `/proxy/{credential}/…` when given. */
+  credentialProxy?: CredentialProxy;
 }
 
 const COOKIE = 'gatehouse_review';
@@ -86,7 +89,7 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     if (!(err instanceof GatehouseError)) console.error(`gatehouse serve: internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
     const status = STATUS[e.code] ?? 500;
     const body: Record<string, unknown> = { error: { code: e.code, message: e.message } };
-    if (/^\/v1\/sessions\/[^/]+\/actions$/.test(c.req.path)) body.verdict = 'deny';
+    if (/^\/v1\/sessions\/[^/]+\/actions$/.test(c.req.path) || c.req.path.startsWith('/proxy/')) body.verdict = 'deny';
     if (e.code === 'conflict' && e.data.status !== undefined) Object.assign(body.error as Record<string, unknown>, { status: e.data.status, resolution: e.data.resolution ?? null });
     return c.json(body, status);
   });
@@ -229,9 +232,13 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
   });
 
   app.post('/v1/sessions/:id/halt', async (c) => {
-    const r = reviewer(c);
+    // a reviewer halts any session; a session's own token halts only that session
+    const token = bearer(c);
+    const own = token !== undefined && tokenKind(token) === 'session' ? gw.authenticateSession(c.req.param('id'), token) : null;
+    const r = own === null ? reviewer(c) : null;
     const body = (await json(c)) as { reason?: unknown };
     if (body === null || typeof body !== 'object' || typeof body.reason !== 'string') throw new GatehouseError('input_invalid', 'send {"reason": "…"} to halt');
+    if (r === null) return c.json(sessionView(gw, await gw.haltOwnSession(c.req.param('id'), token, body.reason)));
     return c.json(sessionView(gw, await gw.haltSession(c.req.param('id'), r.name, body.reason)));
   });
 
@@ -315,6 +322,24 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
       c.header('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
       c.header('cache-control', 'no-cache');
       return c.body(readFileSync(new URL(asset.file, UI_DIR)), 200, { 'content-type': asset.type });
+    });
+  }
+
+  // ── the credential proxy ────────────────────────────────────────────────────────────────
+  const proxy = options.credentialProxy;
+  if (proxy !== undefined) {
+    app.all('/proxy/:credential/*', async (c) => {
+      const prefix = `/proxy/${c.req.param('credential')}`;
+      const raw = new URL(c.req.url);
+      const headers: Record<string, string> = {};
+      c.req.raw.headers.forEach((v, k) => (headers[k] = v));
+      const res = await proxy.handle({
+        method: c.req.method, mode: 'reverse', credential: c.req.param('credential'), target: raw.pathname.slice(prefix.length) + raw.search,
+        headers, body: Buffer.from(await c.req.arrayBuffer()), signal: c.req.raw.signal,
+      });
+      // the API's own security headers are for the API: the upstream's answer goes back as it came
+      const out = new Headers(res.headers);
+      return new Response(res.status === 204 || res.status === 304 || c.req.method === 'HEAD' ? null : res.body, { status: res.status, headers: out });
     });
   }
 

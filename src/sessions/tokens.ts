@@ -5,7 +5,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
  * and stored only as its SHA-256; the prefix lets secret scanners and people recognize it.
  */
 
-export type TokenKind = 'agent' | 'session' | 'reviewer';
+export type TokenKind = 'agent' | 'session' | 'reviewer' | 'phantom';
 
 /** A new token, e.g. `gatehouse_session_3q2…` (43 characters after the prefix). */
 export function mintToken(kind: TokenKind): string {
@@ -26,11 +26,11 @@ export function tokenMatches(token: string, hash: string): boolean {
 
 /** The kind a token claims by its prefix, or null. */
 export function tokenKind(token: string): TokenKind | null {
-  const m = /^gatehouse_(agent|session|reviewer)_[A-Za-z0-9_-]{43}$/.exec(token);
+  const m = /^gatehouse_(agent|session|reviewer|phantom)_[A-Za-z0-9_-]{43}$/.exec(token);
   return m ? (m[1] as TokenKind) : null;
 }
 
 /** A random id with a type prefix: `ses_…`, `apr_…`, `dec_…` (a v4 UUID's 122 random bits, as 32 hex digits). */
-export function newId(prefix: 'ses' | 'apr' | 'dec' | 'web'): string {
+export function newId(prefix: 'ses' | 'apr' | 'dec' | 'web' | 'tok'): string {
   return `${prefix}_${randomUUID().replace(/-/g, '')}`;
 }

@@ -16,6 +16,8 @@ export interface RunningGateway {
   proc: ChildProcess;
   /** The first-start reviewer's token (null when the data directory already had reviewers). */
   reviewerToken: string | null;
+  /** The start-up line, parsed. */
+  start: Record<string, unknown>;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
   /** Sends `signal` and resolves with the exit code once the process has exited. */
@@ -36,7 +38,7 @@ export async function startGateway(options: { dir?: string; args?: string[]; env
   });
   const start = JSON.parse(line) as { listening: string; reviewer?: { token: string } };
   return {
-    url: start.listening, dir, proc, reviewerToken: start.reviewer?.token ?? null,
+    url: start.listening, dir, proc, reviewerToken: start.reviewer?.token ?? null, start,
     stderr: () => err,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);

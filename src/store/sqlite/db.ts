@@ -39,6 +39,16 @@ const SCHEMA = `
     reason TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (approval, reviewer));
   CREATE TABLE IF NOT EXISTS web_sessions (
     id_hash TEXT PRIMARY KEY, reviewer TEXT NOT NULL, csrf TEXT NOT NULL, expires TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY, sealed TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS phantom_tokens (
+    id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, session TEXT NOT NULL, credential TEXT NOT NULL,
+    expires TEXT NOT NULL, revoked TEXT);
+  CREATE INDEX IF NOT EXISTS phantom_tokens_session ON phantom_tokens (session);
+  CREATE TABLE IF NOT EXISTS spend (
+    credential TEXT NOT NULL, session TEXT NOT NULL, time TEXT NOT NULL, cents INTEGER NOT NULL, decision TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS spend_session ON spend (credential, session);
+  CREATE INDEX IF NOT EXISTS spend_time ON spend (credential, time);
   CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, approval TEXT NOT NULL, target TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed')),

@@ -84,6 +84,18 @@ export interface ToolPin {
   pinnedBy: string;
 }
 
+/** A phantom token lent to a session (its hash is kept, never the token). */
+export interface PhantomToken {
+  id: string;
+  session: string;
+  /** The policy's credential name. */
+  credential: string;
+  /** ISO time; the session's expiry. */
+  expires: string;
+  /** ISO time the session ended and took the token with it; null while lent. */
+  revoked: string | null;
+}
+
 export interface NotificationRecord {
   id: number;
   approval: string;
@@ -503,6 +515,58 @@ export class SqliteStore {
 
   notifications(limit = 100): NotificationRecord[] {
     return (this.q('SELECT id, approval, target, status, attempts, last_error AS lastError, updated FROM notifications ORDER BY id DESC LIMIT ?').all(limit)) as NotificationRecord[];
+  }
+
+  // ── secrets, phantom tokens, spend ──────────────────────────────────────────────────────────
+
+  /** Stores a sealed (encrypted) secret; `sealed` is the vault's envelope, never the value. */
+  putSecret(name: string, sealed: string, time: string): void {
+    this.q('INSERT INTO secrets (name, sealed, created, updated) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated').run(name, sealed, time, time);
+  }
+
+  sealedSecret(name: string): string | undefined {
+    return (this.q('SELECT sealed FROM secrets WHERE name = ?').get(name) as { sealed: string } | undefined)?.sealed;
+  }
+
+  /** Secrets' names and times (never their values). */
+  secrets(): { name: string; created: string; updated: string }[] {
+    return this.q('SELECT name, created, updated FROM secrets ORDER BY name').all() as { name: string; created: string; updated: string }[];
+  }
+
+  removeSecret(name: string): boolean {
+    return this.q('DELETE FROM secrets WHERE name = ?').run(name).changes === 1;
+  }
+
+  insertPhantomToken(t: Omit<PhantomToken, 'revoked'> & { tokenHash: string }): void {
+    this.q('INSERT INTO phantom_tokens (id, token_hash, session, credential, expires, revoked) VALUES (@id, @tokenHash, @session, @credential, @expires, NULL)').run(t);
+  }
+
+  /** The phantom token whose hash is `hash`, revoked or not. */
+  phantomToken(hash: string): PhantomToken | undefined {
+    return this.q('SELECT id, session, credential, expires, revoked FROM phantom_tokens WHERE token_hash = ?').get(hash) as PhantomToken | undefined;
+  }
+
+  /** A session's phantom tokens with their hashes. */
+  phantomTokensOf(session: string): (PhantomToken & { tokenHash: string })[] {
+    return this.q('SELECT id, token_hash AS tokenHash, session, credential, expires, revoked FROM phantom_tokens WHERE session = ?').all(session) as (PhantomToken & { tokenHash: string })[];
+  }
+
+  /** Revokes a session's tokens; returns the ids revoked now. */
+  revokePhantomTokens(session: string, time: string): string[] {
+    const ids = (this.q('SELECT id FROM phantom_tokens WHERE session = ? AND revoked IS NULL').all(session) as { id: string }[]).map((r) => r.id);
+    this.q('UPDATE phantom_tokens SET revoked = ? WHERE session = ? AND revoked IS NULL').run(time, session);
+    return ids;
+  }
+
+  /** Cents spent through a credential: in one session, and by every session since `since` (ISO time). */
+  spent(credential: string, session: string, since: string): { session: number; window: number } {
+    const one = this.q('SELECT coalesce(sum(cents), 0) AS n FROM spend WHERE credential = ? AND session = ?').get(credential, session) as { n: number };
+    const all = this.q('SELECT coalesce(sum(cents), 0) AS n FROM spend WHERE credential = ? AND time > ?').get(credential, since) as { n: number };
+    return { session: one.n, window: all.n };
+  }
+
+  addSpend(credential: string, session: string, time: string, cents: number, decision: string): void {
+    this.q('INSERT INTO spend (credential, session, time, cents, decision) VALUES (?, ?, ?, ?, ?)').run(credential, session, time, cents, decision);
   }
 
   close(): void {
