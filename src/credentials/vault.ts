@@ -63,9 +63,10 @@ export class Vault {
     const envelope = this.store.sealedSecret(name);
     if (envelope === undefined) return undefined;
     const [version, nonce, sealed, tag] = envelope.split('.');
+    const key = this.key;
     try {
       if (version !== 'v1' || nonce === undefined || sealed === undefined || tag === undefined) throw new Error('not a v1 envelope');
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(nonce, 'base64url'));
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(nonce, 'base64url'));
       decipher.setAAD(Buffer.from(name, 'utf8'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(sealed, 'base64url')), decipher.final()]).toString('utf8');
