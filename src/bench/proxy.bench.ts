@@ -15,7 +15,7 @@ import { Agent, request } from 'undici';
  * gateway's `/proxy/{credential}/…` with a phantom token (a real `gatehouse serve` process; allow
  * path, scope check, durable audit, the secret revealed and masked), in alternating rounds of one
  * run. Reports p50/p90/p99 of both and their differences. Writes bench-results/proxy.json.
- * Options: CALLS per side (default 3000), ROUNDS (default 6).
+ * Options: CALLS per side (default 3000), ROUNDS (default 6), SERVER_NODE_FLAGS (e.g. "--cpu-prof").
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,7 +42,8 @@ const cli = (args: string[]) => {
   if (r.status !== 0) throw new Error(`gatehouse ${args[0]} failed: ${r.stderr}`);
   return r.stdout;
 };
-const server = spawn(BIN, ['serve', '--port', '0', '--json', '--data', data, '--policy', policy], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const SERVER_FLAGS = (process.env.SERVER_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+const server = spawn(process.execPath, [...SERVER_FLAGS, BIN, 'serve', '--port', '0', '--json', '--data', data, '--policy', policy], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 const started = JSON.parse(await new Promise<string>((resolve) => createInterface({ input: server.stdout }).once('line', resolve))) as { listening: string };
 const agentToken = (JSON.parse(cli(['agent', 'add', 'bench', '--environment', 'staging', '--json'])) as { token: string }).token;
 cli(['secret', 'add', 'shop', '--from-env', 'BENCH_REAL']);

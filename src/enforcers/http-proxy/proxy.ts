@@ -167,7 +167,8 @@ export class CredentialProxy {
     // INVARIANT: the real secret never goes back to the agent, however the upstream echoes it
     const masked = maskSecret(body, secret);
     for (const [k, v] of Object.entries(resHeaders)) resHeaders[k] = v.split(secret).join('[REDACTED]');
-    await this.gateway.recordOutcome(session, status < 400 ? { decision, status: 'ok', httpStatus: status } : { decision, status: 'error', httpStatus: status, error: `HTTP ${status}` }).catch(() => undefined);
+    // the outcome is recorded after the fact: the answer does not wait for it (the decision was durable before the request left)
+    void this.gateway.recordOutcome(session, status < 400 ? { decision, status: 'ok', httpStatus: status } : { decision, status: 'error', httpStatus: status, error: `HTTP ${status}` }).catch(() => undefined);
     return { status, headers: resHeaders, body: masked };
   }
 }
