@@ -42,9 +42,13 @@ export const SESSION_HELP = `Usage:
   gatehouse session list [--data DIR] [--json]
   gatehouse session show ID [--data DIR] [--json]
   gatehouse session halt ID --reason TEXT [--data DIR] [--json]
+  gatehouse session resume ID --reason TEXT [--data DIR] [--json]
 
-halt is the kill switch: every later action of the session is denied with the reason, and its
-pending approvals are withdrawn. It needs a reviewer: set GATEHOUSE_REVIEWER_TOKEN.
+halt is the kill switch: every later action of the session is denied with the reason, its phantom
+tokens are revoked and its pending approvals withdrawn. Gatehouse halts a session itself on a
+stop-class error, a spent retry budget, the circuit breaker, a feedback loop, or a credential it
+was not lent. resume lets a halted session act again (its tokens lent again, retry budgets counted
+afresh). Both need a reviewer: set GATEHOUSE_REVIEWER_TOKEN.
 `;
 
 export const APPROVAL_HELP = `Usage:
@@ -207,10 +211,10 @@ export async function sessionCommand(argv: string[], io: Io): Promise<number> {
         print(io, values.json, { session: { ...s, state: gw.effectiveState(s) }, history }, `${s.id}  ${gw.effectiveState(s)}  ${s.agent} (${s.environment})\n  task: ${s.task}\n  expires: ${s.expires}\n${history.map((r) => `  ${r.time}  ${r.type}${r.verdict ? `  ${String(r.verdict)}` : ''}${r.rule ? `  ${(r.rule as { id: string }).id}` : ''}\n`).join('')}`);
         return 0;
       }
-      if (sub !== 'halt') throw usage(`unknown subcommand \`${sub}\`; expected list, show or halt`);
+      if (sub !== 'halt' && sub !== 'resume') throw usage(`unknown subcommand \`${sub}\`; expected list, show, halt or resume`);
       if (values.reason === undefined) throw usage('give the reason: --reason TEXT');
-      const s = await gw.haltSession(id, reviewerFromEnv(store), values.reason);
-      print(io, values.json, { session: s }, `halted ${s.id} (${s.agent}): ${s.stateReason}\n`);
+      const s = sub === 'halt' ? await gw.haltSession(id, reviewerFromEnv(store), values.reason) : await gw.resumeSession(id, reviewerFromEnv(store), values.reason);
+      print(io, values.json, { session: s }, `${sub === 'halt' ? 'halted' : 'resumed'} ${s.id} (${s.agent}): ${s.stateReason}\n`);
       return 0;
     } finally {
       store.close();

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import type { Action } from '../actions/action.js';
+import type { Action, Part } from '../actions/action.js';
+import { createsResources, magnitudes } from '../limits/signals.js';
 import { readAction } from '../actions/input.js';
 import { canonical, type AuditBody } from '../audit/chain.js';
 import { isCredential, redactValue, type FoundSecret } from '../audit/redact.js';
 import { decide, type Decision, type RuleRef } from '../engine/decide.js';
+import { classify, UNCLASSIFIED } from '../errors/taxonomy.js';
 import { GatehouseError } from '../gatehouse-error.js';
 import type { CompiledCredential, CompiledPolicy } from '../policy/compile.js';
 import type { Verdict } from '../policy/schema.js';
@@ -336,16 +338,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // INVARIANT: the session is judged again inside the transaction, so a halt, close or expiry that committed while this request was being decided wins
       const late = decision.rule.id.startsWith('gatehouse:session-') ? null : this.refusal(this.store.session(session.id) as SessionRecord, policy, time);
       let verdict = late?.verdict ?? decision.verdict;
-      const rule = late?.rule ?? decision.rule;
+      let rule = late?.rule ?? decision.rule;
       const reasons = late?.reasons ?? summary.reasons;
-      // spend caps: read and raised here, in the transaction that records the decision, so concurrent requests see each other's spend
-      const cap = late === null && use !== undefined && verdict !== 'deny' ? spendCheck(this.store, use, session.id, time) : null;
-      if (cap?.verdict === 'deny') {
-        verdict = 'deny';
-        reasons.push(cap.reason);
-      } else if (cap?.verdict === 'ask' && verdict === 'allow') {
-        verdict = 'ask';
-        reasons.push(cap.reason);
+      let halt = rule.id === CREDENTIAL_NOT_ISSUED && late === null ? (reasons[0] as string) : null;
+      // spend caps and the other blast-radius limits: read and raised here, in the transaction that records the decision, so concurrent requests see each other
+      const raised = late !== null || verdict === 'deny' ? null
+        : ((use === undefined ? null : spendCheck(this.store, use, session.id, time)) ?? this.blastRadius(session, policy, hash, action, limited.parts.map((p) => p.part), time));
+      if (raised !== null) {
+        reasons.push(raised.reason);
+        if (raised.verdict === 'deny' || verdict === 'allow') {
+          verdict = raised.verdict;
+          rule = { id: raised.rule, file: policy.file, line: null };
+        }
+        if (raised.halt) halt = raised.reason;
       }
       let approval: Pick<ApprovalRecord, 'id' | 'status' | 'expires' | 'required'> | undefined;
       let createdApproval: ApprovalRecord | undefined;
@@ -375,6 +380,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         }
       }
       if (verdict === 'allow' && use !== undefined && use.cents !== null && use.cents > 0 && use.credential.spend !== null) this.store.addSpend(use.credential.name, session.id, iso, use.cents, id);
+      if (late === null) {
+        const parts = limited.parts.map((p) => p.part);
+        this.store.logAction(session.id, session.agent, iso, hash, verdict === 'allow' && createsResources(action, parts));
+        if (verdict === 'allow') for (const m of magnitudes(action, parts)) this.store.logSize(session.id, m.target, m.value, iso);
+      }
       const records: AuditBody[] = [{
         time: iso, type: 'decision', decision: id, session: session.id, agent: session.agent, environment: session.environment,
         action: summary.action, actionHash: hash, verdict, rule, reasons, agentReason: summary.agentReason,
@@ -383,11 +393,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       }];
       if (createdApproval) records.push({ time: iso, type: 'approval.created', approval: createdApproval.id, decision: id, session: session.id, agent: session.agent, environment: session.environment, actionHash: hash, rule, required, expires: createdApproval.expires });
       this.store.audit.append(...records);
-      if (rule.id === CREDENTIAL_NOT_ISSUED && late === null) this.haltInTransaction(session.id, reasons[0] as string, 'gatehouse', iso);
-      return { verdict, rule, reasons, approval, created: createdApproval };
+      if (halt !== null) this.haltInTransaction(session.id, halt, 'gatehouse', iso);
+      return { verdict, rule, reasons, approval, created: createdApproval, halted: halt !== null };
     });
     if (outcome.created) this.emit('approval', outcome.created);
-    if (outcome.rule.id === CREDENTIAL_NOT_ISSUED) {
+    if (outcome.halted) {
       const halted = this.store.session(session.id) as SessionRecord;
       this.emit('session', halted);
       this.emit('halted', halted);
@@ -395,6 +405,44 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: outcome.rule, reasons: outcome.reasons };
     if (outcome.approval) result.approval = this.approvalLink(outcome.approval);
     return result;
+  }
+
+  /**
+   * The blast-radius limits and retry terms for one action, read inside the decision's transaction
+   * (so concurrent requests count each other): backoff and approval after a recover-class failure
+   * of the same action, actions per minute (session and agent), resources created per session, and
+   * feedback loops (a size set to `maxStepFactor`× the last one asks; `escalations` increases in a
+   * row halt the session). Null when none applies.
+   */
+  private blastRadius(session: SessionRecord, policy: CompiledPolicy, hash: string, action: Action, parts: Part[], time: Date): Raised | null {
+    const limits = policy.limits;
+    const iso = time.toISOString();
+    const since = (seconds: number) => new Date(time.getTime() - seconds * 1000).toISOString();
+    const failures = this.store.failuresOf(session.id, hash, session.resumed ?? '');
+    if (failures.last !== null) {
+      const wait = failures.last.backoffSeconds * 2 ** (failures.count - 1);
+      const ready = new Date(new Date(failures.last.time).getTime() + wait * 1000).toISOString();
+      if (ready > iso) return { verdict: 'deny', rule: 'gatehouse:retry-backoff', reason: `this action failed ${failures.count} time${failures.count > 1 ? 's' : ''} (${failures.last.class}); wait until ${ready} (${Math.ceil((new Date(ready).getTime() - time.getTime()) / 1000)} s) before trying it again` };
+      if (failures.last.approval) return { verdict: 'ask', rule: 'gatehouse:retry-approval', reason: `this action failed with ${failures.last.class}, and retrying it needs a reviewer's approval` };
+    }
+    const recent = this.store.actionsSince(session.id, session.agent, since(60));
+    if (recent.session >= limits.actionsPerMinute.session) return { verdict: limits.onLimit, rule: 'gatehouse:limit-rate', reason: `the session sent ${recent.session} actions in the last minute; the limit is ${limits.actionsPerMinute.session}` };
+    if (recent.agent >= limits.actionsPerMinute.agent) return { verdict: limits.onLimit, rule: 'gatehouse:limit-rate', reason: `the agent ${session.agent} sent ${recent.agent} actions in the last minute; the limit is ${limits.actionsPerMinute.agent}` };
+    if (createsResources(action, parts)) {
+      const made = this.store.resourcesCreated(session.id);
+      if (made >= limits.resourcesPerSession) return { verdict: limits.onLimit, rule: 'gatehouse:limit-resources', reason: `the session has created resources ${made} times; the limit is ${limits.resourcesPerSession} per session` };
+    }
+    for (const m of magnitudes(action, parts)) {
+      const before = this.store.sizesSince(session.id, m.target, since(limits.scaling.windowSeconds));
+      const sizes = [...before, m.value];
+      let rising = 0;
+      for (let i = sizes.length - 1; i > 0 && (sizes[i] as number) > (sizes[i - 1] as number); i--) rising++;
+      const story = sizes.slice(-(rising + 1)).join(' → ');
+      if (rising >= limits.scaling.escalations) return { verdict: 'deny', rule: 'gatehouse:limit-feedback-loop', halt: true, reason: `a feedback loop: ${m.target} ${m.via} went ${story} within ${limits.scaling.windowSeconds} s; the session is halted` };
+      const last = before.at(-1);
+      if (last !== undefined && m.value > last && m.value >= last * limits.scaling.maxStepFactor) return { verdict: 'ask', rule: 'gatehouse:limit-scale-step', reason: `${m.target} ${m.via} ${last} → ${m.value} is ${(m.value / Math.max(last, 1)).toFixed(1)}× the last value set; a step of ${limits.scaling.maxStepFactor}× or more needs a reviewer` };
+    }
+    return null;
   }
 
   /** A deny for a session that may not act now (ended, expired, or an agent the policy no longer admits); null when it may. */
@@ -422,19 +470,83 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.recordOutcome(this.authenticateSession(sessionId, token), body);
   }
 
-  /** {@link reportOutcome} for an authenticated session. */
-  async recordOutcome(session: SessionRecord, body: unknown): Promise<{ recorded: number }> {
+  /**
+   * {@link reportOutcome} for an authenticated session. A failure is classified by the policy's
+   * error taxonomy; a stop — a stop class, an unclassified error, a recover class past its retry
+   * budget for this action, or the session's failure rate past the breaker — halts the session in
+   * the same transaction as the outcome's record (tokens revoked, reviewers alerted).
+   */
+  async recordOutcome(session: SessionRecord, body: unknown): Promise<OutcomeResult> {
     const parsed = outcomeSchema.safeParse(body);
     if (!parsed.success) throw new GatehouseError('input_invalid', `the outcome: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
-    if (!this.store.decisionInSession(session.id, parsed.data.decision)) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);
+    const hash = this.store.decisionHash(session.id, parsed.data.decision);
+    if (hash === undefined) throw new GatehouseError('not_found', `no decision ${parsed.data.decision} in this session`);
     // INVARIANT: `error` is the only free text (the decision id was just found in the trail): only it needs a redaction pass
     const o = parsed.data.error === undefined ? parsed.data : await redactValue(parsed.data);
-    // an outcome is recorded after the fact: it does not wait for its own sync (the next decision's sync covers it)
-    const [record] = await this.store.batched(() => {
+    const policy = this.policy();
+    // classified on what the enforcement point reported, before redaction masked any of it
+    const c = classify(policy.errors, parsed.data);
+    const time = this.now();
+    const iso = time.toISOString();
+    const result = await this.store.batched(() => {
       if (o.status === 'ok' && o.rows !== undefined) this.store.addRowsTouched(session.id, o.rows);
-      return this.store.audit.append({ time: this.now().toISOString(), type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o });
-    }, { sync: o.rows === undefined ? false : true });
-    return { recorded: record?.seq ?? 0 };
+      const current = this.store.session(session.id) as SessionRecord;
+      const since = current.resumed ?? '';
+      this.store.logOutcome({ session: session.id, actionHash: hash, time: iso, failed: c !== null, class: c?.id ?? null, stop: c?.action === 'stop', backoffSeconds: c?.backoffSeconds ?? 0, approval: c?.approval ?? false });
+      let stop: string | null = null;
+      if (c !== null) {
+        const failures = this.store.failuresOf(session.id, hash, since).count;
+        const breaker = policy.limits.breaker;
+        const window = this.store.outcomesSince(session.id, new Date(time.getTime() - breaker.windowSeconds * 1000).toISOString() > since ? new Date(time.getTime() - breaker.windowSeconds * 1000).toISOString() : since);
+        const first = (o.error ?? '').split('\n').find((l) => l.trim() !== '')?.slice(0, 300);
+        const what = `${c.id}${first ? ` (${first})` : ''}`;
+        if (c.action === 'stop') stop = c.id === UNCLASSIFIED ? `an error that matches no class of the taxonomy, so it is a stop: ${what}` : `a stop-class error: ${what}`;
+        else if (failures > c.budget) stop = `the retry budget is spent: this action failed ${failures} times (${c.id}; the budget is ${c.budget})`;
+        else if (window.failed >= breaker.minFailures && window.failed / window.total > breaker.maxFailureRate) stop = `the circuit breaker tripped: ${window.failed} of the session's last ${window.total} outcomes failed within ${breaker.windowSeconds} s`;
+      }
+      const active = this.effectiveState(current, time) === 'active';
+      const [record] = this.store.audit.append({
+        time: iso, type: 'outcome', session: session.id, agent: session.agent, environment: session.environment, ...o, actionHash: hash,
+        ...(c === null ? {} : { class: c.id, classAction: c.action, matched: c.matched }), ...(stop !== null && active ? { reasons: [stop] } : {}),
+      });
+      if (stop !== null && active) this.haltInTransaction(session.id, stop, 'gatehouse', iso);
+      return { recorded: record?.seq ?? 0, halted: stop !== null && active, stop };
+    }, { sync: c === null && o.rows === undefined ? false : true });
+    if (result.halted) {
+      const halted = this.store.session(session.id) as SessionRecord;
+      this.emit('session', halted);
+      this.emit('halted', halted);
+    }
+    return {
+      recorded: result.recorded,
+      class: c?.id ?? null,
+      action: c === null ? 'ok' : result.stop !== null ? 'stop' : 'recover',
+      ...(result.halted ? { halted: true, message: `STOP. Gatehouse halted this session: ${result.stop}. The task is over: do not retry, and do not look for other credentials or another way around it. A reviewer has been alerted and only a reviewer can resume the session.` } : {}),
+      ...(c?.action === 'recover' && result.stop === null ? { message: `${c.id}: you may retry this action after ${c.backoffSeconds} s${c.approval ? ', with a reviewer\'s approval' : ''}; ${c.budget} failure${c.budget === 1 ? '' : 's'} of the same action are allowed` } : {}),
+    };
+  }
+
+  /**
+   * A reviewer resumes a halted session: it may act again until it expires, its phantom tokens are
+   * lent again, and retry budgets count afresh.
+   * @throws GatehouseError `not_found`, `conflict` (not halted, or expired), `input_invalid`, `store_unavailable`.
+   */
+  async resumeSession(sessionId: string, reviewer: string, reason: string): Promise<SessionRecord> {
+    if (reason.trim() === '') throw new GatehouseError('input_invalid', 'give a reason to resume');
+    const text = (await redactValue(reason)).slice(0, MAX_REASON);
+    const iso = this.now().toISOString();
+    await this.store.batched(() => {
+      const s = this.store.session(sessionId);
+      if (s === undefined) throw new GatehouseError('not_found', `no session ${sessionId}`);
+      if (s.state !== 'halted') throw new GatehouseError('conflict', `the session ${sessionId} is ${this.effectiveState(s)}, not halted`, { state: this.effectiveState(s) });
+      if (s.expires <= iso) throw new GatehouseError('conflict', `the session ${sessionId} expired at ${s.expires}; start a new one`, { state: 'expired' });
+      const restored = s.stateTime === null ? [] : this.store.restorePhantomTokens(sessionId, s.stateTime);
+      this.store.resumeSession(sessionId, `resumed: ${text}`, reviewer, iso);
+      this.store.audit.append({ time: iso, type: 'session.resumed', session: sessionId, agent: s.agent, environment: s.environment, by: reviewer, reasons: [text], halted: s.stateReason, ...(restored.length > 0 ? { restoredTokens: restored } : {}) });
+    });
+    const s = this.store.session(sessionId) as SessionRecord;
+    this.emit('session', s);
+    return s;
   }
 
   /**
@@ -679,6 +791,17 @@ function withLimits(d: Decision, observed: Observed, policy: CompiledPolicy, ses
   return { ...d, verdict: 'ask', rule, reasons: [...reasons.map((r) => `${r} (${over.join('; ')})`), ...d.reasons] };
 }
 
+/** What an enforcement point learns back from an outcome: its class and, on a stop, the plain message for the agent. */
+export interface OutcomeResult {
+  recorded: number;
+  /** The error class, or null for a success. */
+  class: string | null;
+  action: 'ok' | 'recover' | 'stop';
+  halted?: true;
+  /** For the agent: on a stop, that the task is over and why; on a recover, the retry terms. */
+  message?: string;
+}
+
 const outcomeSchema = z.strictObject({
   decision: z.string().min(1).max(64).describe('the decision id the outcome belongs to'),
   status: z.enum(['ok', 'error']),
@@ -689,23 +812,31 @@ const outcomeSchema = z.strictObject({
   rows: z.number().int().min(0).optional().describe('rows the action touched (sql_query), added to the session\'s count'),
 });
 
+/** A limit that raises a verdict: its rule id (`gatehouse:limit-…`, `gatehouse:retry-…`), the reason, and whether the session halts. */
+interface Raised {
+  verdict: 'deny' | 'ask';
+  rule: string;
+  reason: string;
+  halt?: boolean;
+}
+
 /**
  * Spend caps of a credential for one request (cents): deny when the request would pass the
  * session's or the rolling hour's cap, ask when it alone is above `askAbove`; null when within.
  * Runs inside the decision's transaction.
  */
-function spendCheck(store: SqliteStore, use: CredentialUse, session: string, time: Date): { verdict: 'deny' | 'ask'; reason: string } | null {
+function spendCheck(store: SqliteStore, use: CredentialUse, session: string, time: Date): Raised | null {
   const spend = use.credential.spend;
   if (spend === null || use.cents === null || use.cents === 0) return null;
   const spent = store.spent(use.credential.name, session, new Date(time.getTime() - 3600_000).toISOString());
   const money = (c: number) => (c / 100).toFixed(2);
   if (spend.perSession !== null && spent.session + use.cents > spend.perSession) {
-    return { verdict: 'deny', reason: `${money(use.cents)} would bring this session's spend through ${use.credential.name} to ${money(spent.session + use.cents)}, past its cap of ${money(spend.perSession)}` };
+    return { verdict: 'deny', rule: 'gatehouse:limit-spend', reason: `${money(use.cents)} would bring this session's spend through ${use.credential.name} to ${money(spent.session + use.cents)}, past its cap of ${money(spend.perSession)}` };
   }
   if (spend.perHour !== null && spent.window + use.cents > spend.perHour) {
-    return { verdict: 'deny', reason: `${money(use.cents)} would bring the last hour's spend through ${use.credential.name} to ${money(spent.window + use.cents)}, past its cap of ${money(spend.perHour)}` };
+    return { verdict: 'deny', rule: 'gatehouse:limit-spend', reason: `${money(use.cents)} would bring the last hour's spend through ${use.credential.name} to ${money(spent.window + use.cents)}, past its cap of ${money(spend.perHour)}` };
   }
-  if (spend.askAbove !== null && use.cents > spend.askAbove) return { verdict: 'ask', reason: `${money(use.cents)} is above ${money(spend.askAbove)}, the most one request through ${use.credential.name} may spend without a reviewer` };
+  if (spend.askAbove !== null && use.cents > spend.askAbove) return { verdict: 'ask', rule: 'gatehouse:limit-spend', reason: `${money(use.cents)} is above ${money(spend.askAbove)}, the most one request through ${use.credential.name} may spend without a reviewer` };
   return null;
 }
 

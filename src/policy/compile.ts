@@ -2,6 +2,7 @@ import type * as Cel from '@bufbuild/cel';
 import { createRequire } from 'node:module';
 import picomatch from 'picomatch';
 import type { Context, Part, Word } from '../actions/action.js';
+import { compileErrors, type CompiledErrorClass } from '../errors/taxonomy.js';
 import { MATCHER_KINDS, type CredentialSpec, type MatcherSpec, type PolicySpec, type RuleSpec, type Verdict } from './schema.js';
 
 /**
@@ -42,8 +43,10 @@ export interface CompiledPolicy {
   maxSessionSeconds: number;
   /** How long an approval waits for reviewers, in seconds. */
   approvalSeconds: number;
-  /** Blast-radius limits (rows per statement and per session). */
-  limits: { maxRowsPerStatement: number; maxRowsPerSession: number };
+  /** Blast-radius limits: rows, rates, resources, the breaker, feedback loops. */
+  limits: PolicySpec['limits'];
+  /** The error taxonomy (the built-in default's classes when the policy has no `errors:`). */
+  errors: CompiledErrorClass[];
   /** Credentials lent as phantom tokens, by name. */
   credentials: ReadonlyMap<string, CompiledCredential>;
   /** Rules by the part kind they judge. */
@@ -142,6 +145,7 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
       },
     });
   });
+  const errors = compileErrors(spec.errors ?? [], issues);
   if (issues.length > 0) return { ok: false, issues };
   const byKind = new Map<PartKind, CompiledRule[]>();
   for (const rule of rules) for (const k of rule.kinds) byKind.set(k, [...(byKind.get(k) ?? []), rule]);
@@ -160,7 +164,7 @@ export function compilePolicy(spec: PolicySpec, file: string, ruleLines: number[
   byProgram.set('', anyProgram);
   const agents = spec.agents === undefined ? null : new Map(Object.entries(spec.agents));
   const credentials = new Map(Object.entries(spec.credentials ?? {}).map(([name, c]) => [name, compileCredential(name, c)]));
-  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60, limits: spec.limits, credentials };
+  const policy = { file, default: spec.default, description: spec.description, rules, byKind, byProgram, agents, maxSessionSeconds: spec.sessions.maxTtlMinutes * 60, approvalSeconds: spec.approvals.expiresMinutes * 60, limits: spec.limits, credentials, errors };
   return { ok: true, policy };
 }
 

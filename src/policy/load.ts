@@ -68,6 +68,8 @@ export function loadPolicyText(text: string, file: string): CompiledPolicy {
     for (const e of compiled.issues) at(nodeOffset(doc, e.path), `${render(e.path)}: ${e.message}`);
     throw invalid(file, issues);
   }
+  // a policy without an `errors:` section classifies outcomes with the built-in default's classes
+  if (parsed.data.errors === undefined && file !== DEFAULT_POLICY_PATH) compiled.policy.errors = defaultPolicy().errors;
   return compiled.policy;
 }
 

@@ -112,6 +112,25 @@ export const credentialSchema = z.strictObject({
 });
 export type CredentialSpec = z.infer<typeof credentialSchema>;
 
+const HTTP_STATUS = z.union([z.number().int().min(100).max(599), z.enum(['1xx', '2xx', '3xx', '4xx', '5xx'])]);
+export const errorClassSchema = z.strictObject({
+  id: IDENT.describe('the class\'s name, recorded with each outcome it matches'),
+  action: z.enum(['stop', 'recover']).describe('stop halts the session; recover lets the agent retry within the budget'),
+  description: z.string().optional(),
+  match: z.strictObject({
+    exitCodes: z.array(z.number().int().min(0).max(255)).min(1).optional().describe('shell exit codes'),
+    sqlstate: z.array(z.string().regex(/^[0-9A-Z]{2}([0-9A-Z]{3})?$/, 'a SQLSTATE (5 characters) or its class (2)')).min(1).optional().describe('SQLSTATE codes or classes (PostgreSQL docs, Appendix A)'),
+    httpStatus: z.array(HTTP_STATUS).min(1).optional().describe('HTTP status codes, or 4xx / 5xx'),
+    text: z.array(z.string().min(1)).min(1).optional().describe('regular expressions (case-insensitive) on the error text: stderr, the MCP tool\'s error, Claude Code\'s `error`'),
+  }).refine((m) => Object.values(m).some((v) => v !== undefined), 'give at least one of exitCodes, sqlstate, httpStatus, text').describe('an outcome matches when any of these matches'),
+  retry: z.strictObject({
+    budget: z.number().int().min(0).max(100).default(3).describe('failures of the same action allowed before it is a stop'),
+    backoffSeconds: z.number().min(0).max(3600).default(1).describe('the wait before the same action may run again, doubled after each failure'),
+  }).optional().describe('recover classes: the retry budget and backoff (default 3 tries, 1 s)'),
+  approval: z.literal('required').optional().describe('recover classes: retrying the action needs a reviewer\'s approval'),
+});
+export type ErrorClassSpec = z.infer<typeof errorClassSchema>;
+
 export const policySchema = z.strictObject({
   version: z.literal(1).describe('the format version: 1'),
   description: z.string().optional(),
@@ -129,7 +148,27 @@ export const policySchema = z.strictObject({
   limits: z.strictObject({
     maxRowsPerStatement: z.number().int().min(0).default(1000).describe('rows one SQL statement may touch (counted by the database in sql_query) before it needs an approval'),
     maxRowsPerSession: z.number().int().min(0).default(10000).describe('rows a session\'s statements may touch in all before the next needs an approval'),
-  }).default({ maxRowsPerStatement: 1000, maxRowsPerSession: 10000 }).describe('blast-radius limits, enforced where Gatehouse runs the action'),
+    actionsPerMinute: z.strictObject({
+      session: z.number().int().min(1).default(120).describe('actions one session may send in any 60 s'),
+      agent: z.number().int().min(1).default(600).describe('actions all of an agent\'s sessions may send in any 60 s'),
+    }).default({ session: 120, agent: 600 }),
+    resourcesPerSession: z.number().int().min(0).default(20).describe('actions that create resources (kubectl create/apply/run, cloud create-* and run-instances, terraform apply, docker run, SQL CREATE, create_* tools) one session may take'),
+    onLimit: z.enum(['ask', 'deny']).default('deny').describe('the verdict when an action would pass actionsPerMinute or resourcesPerSession'),
+    breaker: z.strictObject({
+      windowSeconds: z.number().int().min(1).max(86400).default(300),
+      minFailures: z.number().int().min(1).default(5).describe('failed outcomes in the window before the rate counts'),
+      maxFailureRate: z.number().min(0).max(1).default(0.5).describe('failed / all outcomes in the window above which the session is halted'),
+    }).default({ windowSeconds: 300, minFailures: 5, maxFailureRate: 0.5 }).describe('the circuit breaker: a session failing too often is halted'),
+    scaling: z.strictObject({
+      maxStepFactor: z.number().min(1).default(2).describe('a scale to this many times the last value set, or more, asks'),
+      escalations: z.number().int().min(2).default(3).describe('this many increases in a row of one target within the window halt the session (a feedback loop)'),
+      windowSeconds: z.number().int().min(1).default(900),
+    }).default({ maxStepFactor: 2, escalations: 3, windowSeconds: 900 }).describe('feedback loops: replicas, desired counts, node counts set again and again'),
+  }).default({
+    maxRowsPerStatement: 1000, maxRowsPerSession: 10000, actionsPerMinute: { session: 120, agent: 600 }, resourcesPerSession: 20, onLimit: 'deny',
+    breaker: { windowSeconds: 300, minFailures: 5, maxFailureRate: 0.5 }, scaling: { maxStepFactor: 2, escalations: 3, windowSeconds: 900 },
+  }).describe('blast-radius limits, enforced where Gatehouse sees or runs the action'),
+  errors: z.array(errorClassSchema).optional().describe('the error taxonomy: outcomes that match no class are stop; absent, the built-in default policy\'s classes apply'),
   credentials: z.record(IDENT, credentialSchema).optional().describe('real credentials lent to agents as phantom tokens, used only through the gateway\'s credential proxy'),
   rules: z.array(ruleSchema).describe('order never changes the verdict: deny wins, then ask, then allow'),
 });

@@ -242,6 +242,13 @@ export function createApp(gw: Gateway, options: AppOptions = {}): Hono {
     return c.json(sessionView(gw, await gw.haltSession(c.req.param('id'), r.name, body.reason)));
   });
 
+  app.post('/v1/sessions/:id/resume', async (c) => {
+    const r = reviewer(c);
+    const body = (await json(c)) as { reason?: unknown };
+    if (body === null || typeof body !== 'object' || typeof body.reason !== 'string') throw new GatehouseError('input_invalid', 'send {"reason": "…"} to resume');
+    return c.json(sessionView(gw, await gw.resumeSession(c.req.param('id'), r.name, body.reason)));
+  });
+
   app.get('/v1/audit', (c) => {
     reviewer(c);
     const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);

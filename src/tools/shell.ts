@@ -48,11 +48,12 @@ export async function shellExec(sandbox: Sandbox, judge: Judge, workspace: strin
     const cap = limits.maxOutputBytes ?? 1 << 20;
     const [out, err] = await Promise.all([redactText(r.stdout), redactText(r.stderr)]);
     const failed = r.exitCode !== 0 || r.killedFor !== null;
-    await judge.outcome(failed ? { decision: decided.decision, status: 'error', ...(r.exitCode !== null ? { exitCode: r.exitCode } : {}), error: `${status}; ${err.slice(-2000)}` } : { decision: decided.decision, status: 'ok', exitCode: 0 });
+    const outcome = await judge.outcome(failed ? { decision: decided.decision, status: 'error', ...(r.exitCode !== null ? { exitCode: r.exitCode } : {}), error: `${status}; ${err.slice(-2000)}` } : { decision: decided.decision, status: 'ok', exitCode: 0 });
     const o = out.slice(0, cap).replace(/\n$/, '');
     const e = err.slice(0, cap).replace(/\n$/, '');
     const shown = `${o}${e ? `${o ? '\n' : ''}[stderr]\n${e}` : ''}${r.truncated ? '\n[output cut at the limit]' : ''}`;
-    return { ...text(`${shown}${shown ? '\n' : ''}[${status}]`, failed), structuredContent: { exitCode: r.exitCode, signal: r.signal, killedFor: r.killedFor } };
+    const note = outcome?.message === undefined ? '' : `\nGatehouse: ${outcome.message}`;
+    return { ...text(`${shown}${shown ? '\n' : ''}[${status}]${note}`, failed), structuredContent: { exitCode: r.exitCode, signal: r.signal, killedFor: r.killedFor, errorClass: outcome?.class ?? null } };
   } catch (err) {
     return text(`Gatehouse: the command was not run: ${(err as Error).message}`, true);
   }

@@ -161,8 +161,10 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
       result = await inTransaction(pool, readOnly ? 'READ ONLY' : 'READ WRITE', timeoutMs, (c) => c.query(sql), (r) => expected === undefined || sameCounts(counts(r), expected));
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      await judge.outcome({ decision: decided.decision, status: 'error', ...(e.code ? { sqlstate: e.code } : {}), error: `${e.code ?? ''} ${e.message ?? ''}`.trim() });
-      return sqlError(err);
+      const outcome = await judge.outcome({ decision: decided.decision, status: 'error', ...(e.code ? { sqlstate: e.code } : {}), error: `${e.code ?? ''} ${e.message ?? ''}`.trim() });
+      const shown = sqlError(err);
+      if (outcome?.message !== undefined) shown.content.push({ type: 'text', text: `Gatehouse: ${outcome.message}` });
+      return shown;
     }
     const got = counts(result);
     if (expected !== undefined && !sameCounts(got, expected)) {

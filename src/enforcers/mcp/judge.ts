@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { loadParsers } from '../../actions/classify.js';
-import { Gateway, type DecisionResult } from '../../gateway/gateway.js';
+import { Gateway, type DecisionResult, type OutcomeResult } from '../../gateway/gateway.js';
 import { defaultPolicy, loadPolicyFile } from '../../policy/load.js';
 import { SqliteStore } from '../../store/sqlite/store.js';
 import { pinTools, type PinResult, type ToolDefinition } from '../../gateway/pins.js';
@@ -21,8 +21,8 @@ export interface Judge {
   wait?: (approval: string, signal: AbortSignal) => Promise<string>;
   /** Withdraws a pending approval the agent no longer wants (a cancelled call). Never throws. */
   withdraw?: (approval: string) => Promise<void>;
-  /** Records what a forwarded call returned. Never throws. */
-  outcome(body: { decision: string; status: 'ok' | 'error'; error?: string; rows?: number; sqlstate?: string; exitCode?: number }): Promise<void>;
+  /** Records what a forwarded call returned; its class, and on a stop the message for the agent. Never throws (null: not recorded). */
+  outcome(body: { decision: string; status: 'ok' | 'error'; error?: string; rows?: number; sqlstate?: string; exitCode?: number; httpStatus?: number }): Promise<OutcomeResult | null>;
   /** Compares a server's listing with its pins. @throws on any failure. */
   pin(server: string, tools: ToolDefinition[]): Promise<PinResult>;
   /** Ends the session. Never throws. */
@@ -37,7 +37,7 @@ async function localJudge(gw: Gateway, agent: string, environment: string, reque
     session: opened.session,
     decide: (body) => gw.act(session(), body),
     async outcome(body) {
-      await gw.recordOutcome(session(), body).catch(() => undefined);
+      return gw.recordOutcome(session(), body).catch(() => null);
     },
     pin: (server, tools) => pinTools(gw.store, session(), server, tools, new Date().toISOString()),
     async close() {
@@ -85,7 +85,7 @@ async function remoteJudge(url: string, agentToken: string, request: { task: str
       }
     },
     async outcome(body) {
-      await call(`${base}/outcomes`, { token, body }).catch(() => undefined);
+      return ((await call(`${base}/outcomes`, { token, body }).catch(() => null)) as OutcomeResult | null);
     },
     async withdraw(approval) {
       await call(`/v1/approvals/${approval}/withdraw`, { token, body: {} }).catch(() => undefined);

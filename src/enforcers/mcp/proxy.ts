@@ -234,7 +234,16 @@ export class McpProxy {
       clearTimeout(f.timer);
       if (f.decision !== undefined) {
         const failed = isJSONRPCError(msg) ? msg.error.message : (msg.result as { isError?: boolean }).isError === true ? textOf(msg.result) : null;
-        void this.judge.outcome(failed === null ? { decision: f.decision, status: 'ok' } : { decision: f.decision, status: 'error', error: failed.slice(0, 4000) });
+        if (failed === null) void this.judge.outcome({ decision: f.decision, status: 'ok' });
+        else {
+          // a failure is classified before the agent sees it: on a stop, the agent is told plainly that the task is over
+          void this.judge.outcome({ decision: f.decision, status: 'error', error: failed.slice(0, 4000) }).then((r) => {
+            const note = r?.message === undefined ? null : { type: 'text', text: `Gatehouse: ${r.message}` };
+            if (note !== null && isJSONRPCResponse(msg)) this.send(this.agent, { ...msg, result: { ...msg.result, content: [...(((msg.result as { content?: unknown[] }).content) ?? []), note] } });
+            else this.send(this.agent, note !== null && isJSONRPCError(msg) ? { ...msg, error: { ...msg.error, message: `${msg.error.message} — Gatehouse: ${r?.message}` } } : msg);
+          });
+          return;
+        }
       }
       if (f.method === 'tools/list' && isJSONRPCResponse(msg)) {
         // the agent's own listing: pinned before the agent sees it; a tool whose definition changed is left out

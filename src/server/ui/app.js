@@ -803,7 +803,13 @@ function sessionRow(s) {
     cells[6].className = 'wrap';
     fill(cells[6], x.stateReason ? h('span', { 'data-testid': 'session-state-reason', text: x.stateReason }) : null,
       x.stateBy ? h('div', { class: 'muted small', text: `by ${x.stateBy}${x.stateTime ? ` at ${timeText(x.stateTime)}` : ''}` }) : null);
-    if (x.state === 'active') {
+    // an active session can be halted; a halted one resumed (only a reviewer can)
+    const resumable = x.state === 'halted' && Date.parse(x.expires) > Date.now();
+    button.textContent = resumable ? 'Resume' : 'Halt';
+    button.className = `btn small ${resumable ? 'approve' : 'reject'}`;
+    button.dataset.testid = resumable ? 'session-resume' : 'session-halt';
+    input.setAttribute('aria-label', `Reason to ${resumable ? 'resume' : 'halt'} session ${x.id}`);
+    if (x.state === 'active' || resumable) {
       if (form.parentNode !== haltCell) haltCell.append(form);
     } else {
       form.remove();
@@ -813,10 +819,11 @@ function sessionRow(s) {
 
   const halt = async () => {
     const errorBox = $('session-error');
+    const verb = current.state === 'halted' ? 'resume' : 'halt';
     const reason = input.value.trim();
     if (reason === '') {
       input.setAttribute('aria-invalid', 'true');
-      showError(errorBox, `Give a reason to halt ${current.agent}'s session: the agent is told it, and it goes into the audit trail.`);
+      showError(errorBox, `Give a reason to ${verb} ${current.agent}'s session: the agent is told it, and it goes into the audit trail.`);
       input.focus();
       return;
     }
@@ -824,12 +831,13 @@ function sessionRow(s) {
     errorBox.hidden = true;
     button.disabled = true;
     try {
-      const halted = await api(`/v1/sessions/${encodeURIComponent(current.id)}/halt`, { method: 'POST', body: { reason } });
+      const changed = await api(`/v1/sessions/${encodeURIComponent(current.id)}/${verb}`, { method: 'POST', body: { reason } });
       input.value = '';
-      paint(halted);
-      toast(`Halted ${current.agent}'s session: every further action is denied.`, 'bad');
+      paint(changed);
+      if (verb === 'halt') toast(`Halted ${current.agent}'s session: every further action is denied.`, 'bad');
+      else toast(`Resumed ${current.agent}'s session: it may act again.`);
     } catch (err) {
-      if (err.status !== 401) showError(errorBox, err.code === 'conflict' ? `That session is already ${err.detail?.state ?? 'ended'}.` : `Could not halt: ${err.message}`);
+      if (err.status !== 401) showError(errorBox, err.code === 'conflict' ? `That session is ${err.detail?.state ?? 'no longer there'}.` : `Could not ${verb}: ${err.message}`);
     } finally {
       button.disabled = false;
     }

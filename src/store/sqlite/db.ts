@@ -49,6 +49,17 @@ const SCHEMA = `
     credential TEXT NOT NULL, session TEXT NOT NULL, time TEXT NOT NULL, cents INTEGER NOT NULL, decision TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS spend_session ON spend (credential, session);
   CREATE INDEX IF NOT EXISTS spend_time ON spend (credential, time);
+  CREATE TABLE IF NOT EXISTS action_log (
+    session TEXT NOT NULL, agent TEXT NOT NULL, time TEXT NOT NULL, action_hash TEXT NOT NULL, creates INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS action_log_session ON action_log (session, time);
+  CREATE INDEX IF NOT EXISTS action_log_agent ON action_log (agent, time);
+  CREATE TABLE IF NOT EXISTS outcome_log (
+    session TEXT NOT NULL, action_hash TEXT NOT NULL, time TEXT NOT NULL, failed INTEGER NOT NULL,
+    class TEXT, stop INTEGER NOT NULL, backoff_seconds REAL NOT NULL, approval INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS outcome_log_session ON outcome_log (session, time);
+  CREATE INDEX IF NOT EXISTS outcome_log_action ON outcome_log (session, action_hash, time);
+  CREATE TABLE IF NOT EXISTS scale_log (session TEXT NOT NULL, target TEXT NOT NULL, value REAL NOT NULL, time TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS scale_log_target ON scale_log (session, target, time);
   CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, approval TEXT NOT NULL, target TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed')),
@@ -71,6 +82,7 @@ function migrate(db: Database.Database): void {
   db.exec(TOOL_PINS);
   const sessionColumns = (db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).map((c) => c.name);
   if (!sessionColumns.includes('rows_touched')) db.exec('ALTER TABLE sessions ADD COLUMN rows_touched INTEGER NOT NULL DEFAULT 0');
+  if (!sessionColumns.includes('resumed')) db.exec('ALTER TABLE sessions ADD COLUMN resumed TEXT');
 }
 
 /**

@@ -35,6 +35,8 @@ export interface SessionRecord {
   stateReason: string | null;
   stateBy: string | null;
   stateTime: string | null;
+  /** When a reviewer last resumed it after a halt (retry budgets count from there); null if never. */
+  resumed: string | null;
 }
 
 export interface Vote {
@@ -331,7 +333,7 @@ export class SqliteStore {
 
   // ── sessions ────────────────────────────────────────────────────────────────────────────────
 
-  insertSession(s: Omit<SessionRecord, 'state' | 'stateReason' | 'stateBy' | 'stateTime'> & { tokenHash: string }): void {
+  insertSession(s: Omit<SessionRecord, 'state' | 'stateReason' | 'stateBy' | 'stateTime' | 'resumed'> & { tokenHash: string }): void {
     this.stmts.insertSession!.run(s);
   }
 
@@ -569,6 +571,68 @@ export class SqliteStore {
     this.q('INSERT INTO spend (credential, session, time, cents, decision) VALUES (?, ?, ?, ?, ?)').run(credential, session, time, cents, decision);
   }
 
+  // ── limits: actions, outcomes, sizes ────────────────────────────────────────────────────────
+
+  logAction(session: string, agent: string, time: string, actionHash: string, creates: boolean): void {
+    this.q('INSERT INTO action_log (session, agent, time, action_hash, creates) VALUES (?, ?, ?, ?, ?)').run(session, agent, time, actionHash, creates ? 1 : 0);
+  }
+
+  /** Actions since `since` (ISO): of the session, and of all the agent's sessions. */
+  actionsSince(session: string, agent: string, since: string): { session: number; agent: number } {
+    const one = this.q('SELECT count(*) AS n FROM action_log WHERE session = ? AND time > ?').get(session, since) as { n: number };
+    const all = this.q('SELECT count(*) AS n FROM action_log WHERE agent = ? AND time > ?').get(agent, since) as { n: number };
+    return { session: one.n, agent: all.n };
+  }
+
+  resourcesCreated(session: string): number {
+    return (this.q('SELECT count(*) AS n FROM action_log WHERE session = ? AND creates = 1').get(session) as { n: number }).n;
+  }
+
+  logOutcome(o: { session: string; actionHash: string; time: string; failed: boolean; class: string | null; stop: boolean; backoffSeconds: number; approval: boolean }): void {
+    this.q('INSERT INTO outcome_log (session, action_hash, time, failed, class, stop, backoff_seconds, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(o.session, o.actionHash, o.time, o.failed ? 1 : 0, o.class, o.stop ? 1 : 0, o.backoffSeconds, o.approval ? 1 : 0);
+  }
+
+  /** Failures of one action in a session since `since` (ISO), with the last one's terms. */
+  failuresOf(session: string, actionHash: string, since: string): { count: number; last: { time: string; class: string; backoffSeconds: number; approval: boolean } | null } {
+    const n = this.q('SELECT count(*) AS n FROM outcome_log WHERE session = ? AND action_hash = ? AND failed = 1 AND time > ?').get(session, actionHash, since) as { n: number };
+    const last = this.q('SELECT time, class, backoff_seconds AS backoffSeconds, approval FROM outcome_log WHERE session = ? AND action_hash = ? AND failed = 1 AND time > ? ORDER BY time DESC, rowid DESC LIMIT 1')
+      .get(session, actionHash, since) as { time: string; class: string; backoffSeconds: number; approval: number } | undefined;
+    return { count: n.n, last: last === undefined ? null : { ...last, approval: last.approval === 1 } };
+  }
+
+  /** Outcomes of a session since `since` (ISO): all, and failed. */
+  outcomesSince(session: string, since: string): { total: number; failed: number } {
+    return this.q('SELECT count(*) AS total, coalesce(sum(failed), 0) AS failed FROM outcome_log WHERE session = ? AND time > ?').get(session, since) as { total: number; failed: number };
+  }
+
+  logSize(session: string, target: string, value: number, time: string): void {
+    this.q('INSERT INTO scale_log (session, target, value, time) VALUES (?, ?, ?, ?)').run(session, target, value, time);
+  }
+
+  /** Sizes set for a target in a session since `since`, oldest first. */
+  sizesSince(session: string, target: string, since: string): number[] {
+    return (this.q('SELECT value FROM scale_log WHERE session = ? AND target = ? AND time > ? ORDER BY time, rowid').all(session, target, since) as { value: number }[]).map((r) => r.value);
+  }
+
+  /** A decision's action hash, when the decision is in the session's trail. */
+  decisionHash(session: string, decision: string): string | undefined {
+    const row = this.q(`SELECT json_extract(record, '$.actionHash') AS h FROM audit INDEXED BY audit_decision WHERE json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? AND json_extract(record, '$.session') = ? LIMIT 1`).get(decision, session) as { h: string } | undefined;
+    return row?.h;
+  }
+
+  /** A halted session made active again by a reviewer; false when it was not halted. */
+  resumeSession(id: string, reason: string, by: string, time: string): boolean {
+    return this.q(`UPDATE sessions SET state = 'active', state_reason = ?, state_by = ?, state_time = ?, resumed = ? WHERE id = ? AND state = 'halted'`).run(reason, by, time, time, id).changes === 1;
+  }
+
+  /** Gives a resumed session back the phantom tokens its halt revoked. */
+  restorePhantomTokens(session: string, revokedAt: string): string[] {
+    const ids = (this.q('SELECT id FROM phantom_tokens WHERE session = ? AND revoked = ?').all(session, revokedAt) as { id: string }[]).map((r) => r.id);
+    this.q('UPDATE phantom_tokens SET revoked = NULL WHERE session = ? AND revoked = ?').run(session, revokedAt);
+    return ids;
+  }
+
   close(): void {
     if (this.queue.length > 0) this.flush();
     if (this.walFd !== null) {
@@ -596,6 +660,6 @@ function sessionFrom(row: Record<string, string>): SessionRecord {
   return {
     id: row.id!, agent: row.agent!, environment: row.environment!, task: row.task!, workspace: row.workspace!, home: row.home!,
     created: row.created!, expires: row.expires!, state: row.state as SessionState,
-    stateReason: row.state_reason ?? null, stateBy: row.state_by ?? null, stateTime: row.state_time ?? null,
+    stateReason: row.state_reason ?? null, stateBy: row.state_by ?? null, stateTime: row.state_time ?? null, resumed: row.resumed ?? null,
   };
 }
