@@ -20,9 +20,20 @@ function payload(tool_name: string, tool_input: Record<string, unknown>, extra: 
   });
 }
 
-function runHook(input: string | Buffer, args: string[] = []) {
-  const r = gatehouse(['hook', 'claude-code', ...args], input, { HOME: '/home/dev' });
-  return { ...r, out: r.status === 0 && r.stdout ? JSON.parse(r.stdout).hookSpecificOutput : null };
+const DATA = join(mkdtempSync(join(tmpdir(), 'gatehouse-hook-data-')), 'data');
+
+function runHook(input: string | Buffer, args: string[] = [], data = DATA) {
+  const r = gatehouse(['hook', 'claude-code', '--data', data, ...args], input, { HOME: '/home/dev' });
+  return { ...r, out: r.status === 0 && r.stdout ? JSON.parse(r.stdout).hookSpecificOutput : null, whole: r.status === 0 && r.stdout ? JSON.parse(r.stdout) : null };
+}
+
+/** A PostToolUse / PostToolUseFailure payload for the call `tool_use_id`. */
+function result(session: string, toolUseId: string, error?: string) {
+  return JSON.stringify({
+    session_id: session, transcript_path: '/home/dev/.claude/projects/app/x.jsonl', cwd: '/home/dev/app', permission_mode: 'default',
+    hook_event_name: error === undefined ? 'PostToolUse' : 'PostToolUseFailure', tool_name: 'Bash', tool_input: { command: 'x' }, tool_use_id: toolUseId,
+    ...(error === undefined ? { tool_response: { stdout: 'ok', stderr: '', interrupted: false } } : { error, is_interrupt: false }),
+  });
 }
 
 describe('gatehouse hook claude-code', () => {
@@ -79,7 +90,7 @@ describe('gatehouse hook claude-code', () => {
       JSON.stringify({ hook_event_name: 'PreToolUse', tool_name: 'Bash' }),
       payload('Bash', {}),
       payload('Read', { file_path: 42 }),
-      payload('Bash', { command: 'ls' }, { hook_event_name: 'PostToolUse' }),
+      payload('Bash', { command: 'ls' }, { hook_event_name: 'Stop' }),
       payload('Bash', { command: 'ls' }, { cwd: 'relative/dir' }),
     ];
     for (const input of bad) {
@@ -88,6 +99,43 @@ describe('gatehouse hook claude-code', () => {
       assert.match(r.stderr, /Gatehouse blocked this call: ./);
       assert.equal(r.stdout, '');
     }
+  });
+
+  it('halts the session on a stop-class failure, across hook processes, until a reviewer resumes it', () => {
+    const data = join(mkdtempSync(join(tmpdir(), 'gatehouse-hook-stop-')), 'data');
+    const pre = (session: string, id: string, command: string) => runHook(payload('Bash', { command }, { session_id: session, tool_use_id: id }), [], data);
+    assert.equal(pre('s1', 't1', 'psql -h db -c "select 1"').out.permissionDecision, 'allow');
+    const stop = runHook(result('s1', 't1', 'Exit code 2\npsql: error: connection to server failed: FATAL:  password authentication failed for user "app"'), [], data);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.equal(stop.whole.continue, false, 'Claude is told to stop');
+    assert.match(stop.whole.stopReason, /halted this session: a stop-class error: authentication-failed.*The task is over/);
+    const next = pre('s1', 't2', 'grep -r PGPASSWORD .');
+    assert.equal(next.out.permissionDecision, 'deny');
+    assert.match(next.out.permissionDecisionReason, /the session is halted: a stop-class error: authentication-failed/);
+    assert.equal(runHook(payload('Task', { prompt: 'find another token' }, { session_id: 's1' }), [], data).out.permissionDecision, 'deny');
+    assert.equal(pre('s2', 't3', 'git status').out.permissionDecision, 'allow', 'another Claude Code session is its own');
+    const records = gatehouse(['audit', 'export', '--jsonl', '--data', data]).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const story = records.filter((r) => ['decision', 'outcome', 'session.halted'].includes(r.type)).map((r) => `${r.type}:${r.verdict ?? r.class ?? ''}`);
+    assert.deepEqual(story.slice(0, 4), ['decision:allow', 'outcome:authentication-failed', 'session.halted:', 'decision:deny']);
+    // only a reviewer resumes it
+    const reviewer = JSON.parse(gatehouse(['reviewer', 'add', 'lead', '--json', '--data', data]).stdout).token as string;
+    const session = records.find((r) => r.type === 'session.halted').session as string;
+    const resumed = gatehouse(['session', 'resume', session, '--reason', 'the password was rotated', '--data', data], undefined, { GATEHOUSE_REVIEWER_TOKEN: reviewer });
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(pre('s1', 't4', 'git status').out.permissionDecision, 'allow');
+  });
+
+  it('stops a retry loop at its budget, not at 754', () => {
+    const data = join(mkdtempSync(join(tmpdir(), 'gatehouse-hook-retry-')), 'data');
+    let stopped = 0;
+    for (let i = 1; i <= 10 && stopped === 0; i++) {
+      const pre = runHook(payload('Bash', { command: 'npm run build' }, { session_id: 'r1', tool_use_id: `u${i}` }), [], data);
+      if (pre.out.permissionDecision !== 'allow') break;
+      const post = runHook(result('r1', `u${i}`, 'Exit code 1\nnpm error Missing script: "build"'), [], data);
+      if (post.whole.continue === false) stopped = i;
+      else assert.match(post.out.additionalContext, /validation: you may retry/);
+    }
+    assert.equal(stopped, 4, 'the validation class allows 3 failures of the same action; the 4th is a stop');
   });
 
   it('blocks when its policy is broken', () => {

@@ -14,8 +14,57 @@ const payloadSchema = z.object({
   hook_event_name: z.string(),
   tool_name: z.string().min(1),
   tool_input: z.record(z.string(), z.unknown()),
+  tool_use_id: z.string().max(200).optional(),
 });
 export type HookPayload = z.infer<typeof payloadSchema>;
+
+/** PostToolUse (the tool ran) and PostToolUseFailure (it failed: `error`, e.g. "Exit code 2" and stderr). */
+const resultSchema = z.object({
+  session_id: z.string().min(1).max(200),
+  hook_event_name: z.enum(['PostToolUse', 'PostToolUseFailure']),
+  tool_name: z.string().min(1),
+  tool_use_id: z.string().min(1).max(200),
+  tool_response: z.unknown().optional(),
+  error: z.string().optional(),
+  is_interrupt: z.boolean().optional(),
+});
+export type HookResult = z.infer<typeof resultSchema>;
+
+/** The event a hook payload is for, read before the rest is validated. */
+export function hookEvent(value: unknown): string | null {
+  return value !== null && typeof value === 'object' && typeof (value as { hook_event_name?: unknown }).hook_event_name === 'string' ? (value as { hook_event_name: string }).hook_event_name : null;
+}
+
+/**
+ * A Post hook's payload as an outcome (`POST /v1/sessions/{id}/outcomes` without the decision):
+ * PostToolUse → ok; PostToolUseFailure → error with its text, and the exit code when it starts
+ * `Exit code N`.
+ */
+export function hookOutcome(value: unknown): { ok: true; payload: HookResult; outcome: { status: 'ok' | 'error'; exitCode?: number; error?: string } } | { ok: false; reason: string } {
+  const parsed = resultSchema.safeParse(value);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    return { ok: false, reason: `not a Claude Code ${hookEvent(value) ?? 'hook'} payload: \`${i?.path.join('.') || 'input'}\` ${i?.message ?? ''}` };
+  }
+  const p = parsed.data;
+  if (p.hook_event_name === 'PostToolUse') return { ok: true, payload: p, outcome: { status: 'ok' } };
+  const error = (p.error ?? (p.is_interrupt ? 'interrupted by the user' : 'the tool failed')).slice(0, 16000);
+  const code = /^Exit code (\d{1,3})\b/.exec(error);
+  return { ok: true, payload: p, outcome: { status: 'error', error, ...(code !== null ? { exitCode: Number(code[1]) } : {}) } };
+}
+
+/**
+ * The answer to a Post hook: on a stop, `continue: false` ends Claude's turn with the reason (the
+ * task is over); on a recover, the retry terms go to Claude as context.
+ */
+export function hookResultOutput(event: string, r: { action: string; message?: string | undefined }): Record<string, unknown> {
+  if (r.message === undefined) return {};
+  const text = `Gatehouse: ${r.message}`;
+  return {
+    ...(r.action === 'stop' ? { continue: false, stopReason: text } : {}),
+    hookSpecificOutput: { hookEventName: event, additionalContext: text },
+  };
+}
 
 /** What to judge: an action, or (for a tool Gatehouse has no mapping for) the policy default. */
 export type HookAction = { ok: true; action: Action } | { ok: true; unmapped: string } | { ok: false; reason: string };
@@ -80,8 +129,8 @@ export function hookAction(value: unknown): { payload?: HookPayload } & HookActi
   }
 }
 
-/** The hook's answer on standard output (exit 0). */
-export function hookOutput(decision: Decision): Record<string, unknown> {
+/** The PreToolUse hook's answer on standard output (exit 0). */
+export function hookOutput(decision: Pick<Decision, 'verdict' | 'rule' | 'reasons'>): Record<string, unknown> {
   const reason = `Gatehouse ${decision.verdict} (rule ${decision.rule.id}): ${decision.reasons.join('; ')}`;
   return {
     hookSpecificOutput: {

@@ -60,6 +60,8 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS outcome_log_action ON outcome_log (session, action_hash, time);
   CREATE TABLE IF NOT EXISTS scale_log (session TEXT NOT NULL, target TEXT NOT NULL, value REAL NOT NULL, time TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS scale_log_target ON scale_log (session, target, time);
+  CREATE TABLE IF NOT EXISTS hook_sessions (key TEXT PRIMARY KEY, session TEXT NOT NULL, token TEXT, gateway TEXT);
+  CREATE TABLE IF NOT EXISTS hook_calls (tool_use_id TEXT PRIMARY KEY, session TEXT NOT NULL, decision TEXT NOT NULL, time TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, approval TEXT NOT NULL, target TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed')),

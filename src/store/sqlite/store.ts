@@ -633,6 +633,30 @@ export class SqliteStore {
     return ids;
   }
 
+  // ── agent hooks: their sessions, and which decision each tool call got ─────────────────────
+
+  /** The Gatehouse session a hook's own session key (Claude Code's session_id) maps to. */
+  hookSession(key: string): { session: string; token: string | null; gateway: string | null } | undefined {
+    return this.q('SELECT session, token, gateway FROM hook_sessions WHERE key = ?').get(key) as { session: string; token: string | null; gateway: string | null } | undefined;
+  }
+
+  setHookSession(key: string, session: string, token: string | null, gateway: string | null): void {
+    this.q('INSERT INTO hook_sessions (key, session, token, gateway) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET session = excluded.session, token = excluded.token, gateway = excluded.gateway').run(key, session, token, gateway);
+  }
+
+  /** The session token a hook keeps for a gateway session. */
+  hookSessionOf(session: string): string | undefined {
+    return (this.q('SELECT token FROM hook_sessions WHERE session = ?').get(session) as { token: string | null } | undefined)?.token ?? undefined;
+  }
+
+  setHookCall(toolUseId: string, session: string, decision: string, time: string): void {
+    this.q('INSERT INTO hook_calls (tool_use_id, session, decision, time) VALUES (?, ?, ?, ?) ON CONFLICT (tool_use_id) DO UPDATE SET session = excluded.session, decision = excluded.decision, time = excluded.time').run(toolUseId, session, decision, time);
+  }
+
+  hookCall(toolUseId: string): { session: string; decision: string } | undefined {
+    return this.q('SELECT session, decision FROM hook_calls WHERE tool_use_id = ?').get(toolUseId) as { session: string; decision: string } | undefined;
+  }
+
   close(): void {
     if (this.queue.length > 0) this.flush();
     if (this.walFd !== null) {
