@@ -156,9 +156,9 @@ export const policySchema = z.strictObject({
     onLimit: z.enum(['ask', 'deny']).default('deny').describe('the verdict when an action would pass actionsPerMinute or resourcesPerSession'),
     breaker: z.strictObject({
       windowSeconds: z.number().int().min(1).max(86400).default(300),
-      minFailures: z.number().int().min(1).default(5).describe('failed outcomes in the window before the rate counts'),
+      minFailures: z.number().int().min(1).default(10).describe('failed outcomes in the window before the rate counts'),
       maxFailureRate: z.number().min(0).max(1).default(0.5).describe('failed / all outcomes in the window above which the session is halted'),
-    }).default({ windowSeconds: 300, minFailures: 5, maxFailureRate: 0.5 }).describe('the circuit breaker: a session failing too often is halted'),
+    }).default({ windowSeconds: 300, minFailures: 10, maxFailureRate: 0.5 }).describe('the circuit breaker: a session failing too often is halted'),
     scaling: z.strictObject({
       maxStepFactor: z.number().min(1).default(2).describe('a scale to this many times the last value set, or more, asks'),
       escalations: z.number().int().min(2).default(3).describe('this many increases in a row of one target within the window halt the session (a feedback loop)'),
@@ -166,7 +166,7 @@ export const policySchema = z.strictObject({
     }).default({ maxStepFactor: 2, escalations: 3, windowSeconds: 900 }).describe('feedback loops: replicas, desired counts, node counts set again and again'),
   }).default({
     maxRowsPerStatement: 1000, maxRowsPerSession: 10000, actionsPerMinute: { session: 120, agent: 600 }, resourcesPerSession: 20, onLimit: 'deny',
-    breaker: { windowSeconds: 300, minFailures: 5, maxFailureRate: 0.5 }, scaling: { maxStepFactor: 2, escalations: 3, windowSeconds: 900 },
+    breaker: { windowSeconds: 300, minFailures: 10, maxFailureRate: 0.5 }, scaling: { maxStepFactor: 2, escalations: 3, windowSeconds: 900 },
   }).describe('blast-radius limits, enforced where Gatehouse sees or runs the action'),
   errors: z.array(errorClassSchema).optional().describe('the error taxonomy: outcomes that match no class are stop; absent, the built-in default policy\'s classes apply'),
   credentials: z.record(IDENT, credentialSchema).optional().describe('real credentials lent to agents as phantom tokens, used only through the gateway\'s credential proxy'),

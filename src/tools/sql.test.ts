@@ -150,6 +150,10 @@ describe('sql_query against a real PostgreSQL', () => {
       assert.equal(await count(), 95000);
       const again = await c.callTool({ name: 'sql_query', arguments: { sql: `DELETE FROM ${orders} WHERE status = 'cancelled'` } });
       assert.match(text(again), /DELETE 0/, 'the approval was for 5,000 rows; nothing is left to delete and 0 rows is within the limit');
+      // the cleanup agent's story, in order: allowed by the rules until counted, held with the count, approved, run once, recorded
+      const trail = gatehouse(['audit', 'export', '--jsonl', '--data', gw.dir]).stdout.trim().split('\n').map((l) => JSON.parse(l))
+        .filter((x) => ['decision', 'approval.created', 'approval.approved', 'outcome'].includes(x.type)).map((x) => `${x.type}${x.verdict ? `:${x.verdict}` : ''}${x.rows !== undefined ? `:${x.rows}` : ''}`);
+      assert.deepEqual(trail.slice(0, 6), ['decision:allow', 'decision:ask', 'approval.created', 'approval.approved', 'decision:allow', 'outcome:5000']);
     } finally {
       await c.close();
       await gw.stop();
