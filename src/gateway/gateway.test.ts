@@ -298,4 +298,49 @@ describe('the gateway pipeline', () => {
     assert.equal(withdrawn.resolution, 'withdrawn by the agent');
     await rejects(w.gw.withdraw(w.gw.authenticateSession(s.session, s.token), ask.approval!.id), 'conflict');
   });
+
+  it('holds the blast-radius caps exactly under concurrency: actions per minute, resources per session', async () => {
+    const policy = loadPolicyText(`
+version: 1
+limits: { actionsPerMinute: { session: 20, agent: 1000 }, resourcesPerSession: 3, onLimit: deny }
+rules:
+  - { id: any, verdict: allow, kind: [shell, sql] }
+`, 'limits.yaml');
+    const w = world(policy);
+    const s = await w.gw.openSession(w.agent('busy-bot', 'staging'), { task: 'load' });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => w.act(s, { kind: 'sql', sql: `SELECT ${i}` })));
+    assert.equal(results.filter((r) => r.verdict === 'allow').length, 20, 'exactly the cap, however the requests interleave');
+    const over = results.find((r) => r.verdict === 'deny');
+    assert.equal(over?.rule.id, 'gatehouse:limit-rate');
+    assert.match(over?.reasons.at(-1) ?? '', /the session sent 20 actions in the last minute; the limit is 20/);
+    w.clock.now += 61_000;
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await w.act(s, { kind: 'shell', command: `kubectl create namespace team-${i}` }));
+    assert.deepEqual(made.map((r) => r.verdict), ['allow', 'allow', 'allow', 'deny', 'deny']);
+    assert.equal(made[3]?.rule.id, 'gatehouse:limit-resources');
+    assert.equal((await w.act(s, { kind: 'shell', command: 'kubectl get pods' })).verdict, 'allow', 'reading is not creating');
+  });
+
+  it('classifies outcomes: a stop halts and revokes in one transaction; unknown errors are stops; a resume counts budgets afresh', async () => {
+    const w = world(loadPolicyText('version: 1\nrules:\n  - { id: any, verdict: allow, kind: shell }\n', 'p.yaml'));
+    w.reviewer('lead');
+    const s = await w.gw.openSession(w.agent('ops-bot', 'staging'), { task: 'deploy' });
+    const session = () => w.gw.authenticateSession(s.session, s.token);
+    const d = await w.act(s, { kind: 'shell', command: 'make deploy' });
+    const weird = await w.gw.recordOutcome(session(), { decision: d.decision, status: 'error', exitCode: 3, error: 'the flux capacitor is misaligned' });
+    assert.equal(weird.class, 'unclassified');
+    assert.equal(weird.action, 'stop', 'an error that matches no class is a stop');
+    assert.equal(w.store.session(s.session)?.state, 'halted');
+    assert.equal((await w.act(s, { kind: 'shell', command: 'make deploy' })).rule.id, 'gatehouse:session-halted');
+    const resumed = await w.gw.resumeSession(s.session, 'lead', 'the capacitor is fixed');
+    assert.equal(resumed.state, 'active');
+    const again = await w.act(s, { kind: 'shell', command: 'make deploy' });
+    assert.equal(again.verdict, 'allow');
+    const ok = await w.gw.recordOutcome(session(), { decision: again.decision, status: 'ok', exitCode: 0 });
+    assert.deepEqual([ok.class, ok.action], [null, 'ok']);
+    await rejects(w.gw.resumeSession(s.session, 'lead', 'again'), 'conflict');
+    const types = [...w.store.audit.records()].map((r) => r.type).filter((t) => t.startsWith('session.') || t === 'outcome');
+    assert.deepEqual(types, ['session.opened', 'outcome', 'session.halted', 'session.resumed', 'outcome']);
+    assert.equal(verify(w).ok, true);
+  });
 });
