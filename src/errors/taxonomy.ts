@@ -13,7 +13,8 @@ import type { ErrorClassSpec } from '../policy/schema.js';
  */
 
 export interface OutcomeFacts {
-  status: 'ok' | 'error';
+  /** `refused`: the enforcement point did not run the action; like `ok`, it is not classified. */
+  status: 'ok' | 'error' | 'refused';
   exitCode?: number | undefined;
   sqlstate?: string | undefined;
   httpStatus?: number | undefined;
@@ -75,9 +76,9 @@ export function compileErrors(specs: ErrorClassSpec[], problems: { path: (string
   });
 }
 
-/** The class of a failed outcome; null for a success. */
+/** The class of a failed outcome; null for a success or a refusal. */
 export function classify(classes: CompiledErrorClass[], o: OutcomeFacts): Classification | null {
-  if (o.status === 'ok') return null;
+  if (o.status !== 'error') return null;
   const hits = classes.filter((c) => c.test(o));
   const matched = hits.map((c) => c.id);
   const stop = hits.find((c) => c.action === 'stop');

@@ -804,7 +804,7 @@ export interface OutcomeResult {
 
 const outcomeSchema = z.strictObject({
   decision: z.string().min(1).max(64).describe('the decision id the outcome belongs to'),
-  status: z.enum(['ok', 'error']),
+  status: z.enum(['ok', 'error', 'refused']).describe('refused: the enforcement point did not run the action (its own check); not an error of the system, so not classified'),
   exitCode: z.number().int().optional(),
   sqlstate: z.string().regex(/^[0-9A-Z]{5}$/).optional(),
   httpStatus: z.number().int().min(100).max(599).optional(),

@@ -247,6 +247,14 @@ describe("the reviewers' page in a browser", { skip: NO_CHROMIUM }, () => {
     const denied = await act({ kind: 'shell', command: 'ls', reason: 'look around' });
     assert.equal(denied.body.verdict, 'deny');
     assert.match(denied.body.reasons.join(' '), /halted: stop: the agent tried to empty orders/);
+
+    // only a reviewer resumes it: the halted row offers Resume, with a reason
+    await row.locator('[data-testid="session-halt-reason"]').fill('checked with the team: orders are safe');
+    await row.locator('[data-testid="session-resume"]').click();
+    await page.locator(`[data-testid="session-row"][data-session-id="${session.session}"][data-state="active"]`).waitFor();
+    assert.match(await text('[data-testid="session-state-reason"]', row), /resumed: checked with the team/);
+    const after = await act({ kind: 'shell', command: 'ls', reason: 'look around' });
+    assert.notEqual(after.body.rule.id, 'gatehouse:session-halted');
   });
 
   it('lists the failed notifications, signs out, and signs in again with a pasted token', async () => {

@@ -29,7 +29,8 @@ describe('shell_exec in the sandbox', { skip: hasSandbox ? false : 'needs Debian
     mkdirSync(ws);
     // the default policy for the judged path; a policy that allows any command for the limits (the point is what the sandbox stops)
     const anything = join(root, 'anything.yaml');
-    writeFileSync(anything, 'version: 1\nrules:\n  - { id: any-command, verdict: allow, kind: [shell, file_read, file_write, http] }\n');
+    // every failure recoverable and no breaker: these tests hit the sandbox's walls on purpose, one after another
+    writeFileSync(anything, 'version: 1\nlimits: { breaker: { minFailures: 1000 } }\nerrors:\n  - { id: walls, action: recover, retry: { budget: 100, backoffSeconds: 0 }, match: { text: [\'.\'] } }\nrules:\n  - { id: any-command, verdict: allow, kind: [shell, file_read, file_write, http] }\n');
     client = await connect(['--data', data, '--exec-timeout', '3']);
     open = await connect(['--data', join(root, 'data-open'), '--policy', anything, '--exec-timeout', '3', '--max-file', '1048576', '--max-output', '65536', '--max-processes', '64', '--max-memory', String(64 << 20)]);
   });

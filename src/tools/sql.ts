@@ -128,7 +128,7 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
     if (first.verdict === 'deny') return text(`Gatehouse denied this SQL (rule ${first.rule.id}): ${first.reasons.join('; ')}`, true);
     const refused = refusal(parts);
     if (refused !== null) {
-      await judge.outcome({ decision: first.decision, status: 'error', error: `not run: ${refused}` });
+      await judge.outcome({ decision: first.decision, status: 'refused', error: `not run: ${refused}` });
       return text(`Gatehouse: ${refused}`, true);
     }
     let decided = first;
@@ -169,7 +169,7 @@ export async function sqlQuery(pool: pg.Pool, judge: Judge, sql: string, options
     const got = counts(result);
     if (expected !== undefined && !sameCounts(got, expected)) {
       const error = `the rows changed since they were counted (${expected.map((s) => s.rows).join(', ')} judged, ${got.map((s) => s.rows).join(', ')} now): rolled back; ask again`;
-      await judge.outcome({ decision: decided.decision, status: 'error', error });
+      await judge.outcome({ decision: decided.decision, status: 'refused', error });
       return text(`Gatehouse: ${error}`, true);
     }
     const touched = readOnly ? 0 : got.reduce((a, s) => a + s.rows, 0);

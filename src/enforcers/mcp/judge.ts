@@ -22,7 +22,7 @@ export interface Judge {
   /** Withdraws a pending approval the agent no longer wants (a cancelled call). Never throws. */
   withdraw?: (approval: string) => Promise<void>;
   /** Records what a forwarded call returned; its class, and on a stop the message for the agent. Never throws (null: not recorded). */
-  outcome(body: { decision: string; status: 'ok' | 'error'; error?: string; rows?: number; sqlstate?: string; exitCode?: number; httpStatus?: number }): Promise<OutcomeResult | null>;
+  outcome(body: { decision: string; status: 'ok' | 'error' | 'refused'; error?: string; rows?: number; sqlstate?: string; exitCode?: number; httpStatus?: number }): Promise<OutcomeResult | null>;
   /** Compares a server's listing with its pins. @throws on any failure. */
   pin(server: string, tools: ToolDefinition[]): Promise<PinResult>;
   /** Ends the session. Never throws. */
