@@ -60,7 +60,10 @@ function loadBodies(): Record<string, unknown>[] {
 interface Server { child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }
 
 async function startServer(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [...SERVER_FLAGS, BIN, 'serve', '--port', '0', '--json', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // the built-in policy, with the rate caps out of the way: the benchmark measures decisions, not the cap's denials
+  const benchPolicy = join(dataDir, '..', 'bench-policy.yaml');
+  writeFileSync(benchPolicy, `${readFileSync(join(root, 'policies', 'default.yaml'), 'utf8')}\nlimits: {actionsPerMinute: {session: 100000000, agent: 100000000}}\n`);
+  const child = spawn(process.execPath, [...SERVER_FLAGS, BIN, 'serve', '--port', '0', '--json', '--data', dataDir, '--policy', benchPolicy], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => {
     err = (err + c.toString('utf8')).slice(-16_384);

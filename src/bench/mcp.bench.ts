@@ -45,7 +45,7 @@ function percentiles(samples: number[]) {
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-mcp-bench-'));
 const policy = join(dir, 'policy.yaml');
-writeFileSync(policy, 'version: 1\nrules:\n  - { id: echo, verdict: allow, kind: mcp_tool, server: everything, tool: echo }\n');
+writeFileSync(policy, 'version: 1\nlimits: {actionsPerMinute: {session: 100000000, agent: 100000000}}\nrules:\n  - { id: echo, verdict: allow, kind: mcp_tool, server: everything, tool: echo }\n');
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 progress(`${CALLS} echo calls per side in ${ROUNDS} alternating rounds; load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const direct = await connect('node', [EVERYTHING, 'stdio']);

@@ -36,7 +36,7 @@ const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-proxy-bench-'));
 const data = join(dir, 'data');
 const policy = join(dir, 'policy.yaml');
-writeFileSync(policy, `version: 1\ncredentials:\n  shop:\n    agents: [bench]\n    upstream: ${upstreamUrl}\n    scope: [{methods: [GET], paths: ['/orders']}]\nrules:\n  - {id: local, verdict: allow, kind: http, host: 127.0.0.1}\n`);
+writeFileSync(policy, `version: 1\nlimits: {actionsPerMinute: {session: 100000000, agent: 100000000}}\ncredentials:\n  shop:\n    agents: [bench]\n    upstream: ${upstreamUrl}\n    scope: [{methods: [GET], paths: ['/orders']}]\nrules:\n  - {id: local, verdict: allow, kind: http, host: 127.0.0.1}\n`);
 const cli = (args: string[]) => {
   const r = spawnSync(BIN, [...args, '--data', data], { env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`gatehouse ${args[0]} failed: ${r.stderr}`);

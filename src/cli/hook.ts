@@ -10,7 +10,7 @@ import { SqliteStore, type SessionRecord } from '../store/sqlite/store.js';
 import { contextFrom, EXIT, preparePolicy, usage, type Io } from './common.js';
 
 export const HOOK_HELP = `Usage:
-  gatehouse hook claude-code [--policy FILE] [--data DIR] [--home DIR]
+  gatehouse hook claude-code [--policy FILE] [--data DIR] [--home DIR] [--agent NAME] [--environment ENV]
   gatehouse hook claude-code --gateway URL [--token T] [--data DIR]
   gatehouse hook claude-code --stateless [--policy FILE] [--home DIR]
 
@@ -30,6 +30,8 @@ retry budget, the circuit breaker — the session is halted and the hook answers
 Session state: each Claude Code session (its session_id) is a Gatehouse session. Without
 --gateway it lives in the data directory (default ./.gatehouse; decisions, outcomes and halts in
 its audit trail), so a halt holds across hook processes; \`gatehouse session resume\` lifts it.
+Its sessions are the agent --agent (default claude-code) in --environment (default local): a
+policy with an \`agents:\` section must name it.
 With --gateway URL the gateway holds it (agent token: --token or $GATEHOUSE_AGENT_TOKEN; the data
 directory keeps only which session is which). --stateless judges each call alone, as before.
 
@@ -71,7 +73,7 @@ export async function hook(argv: string[], io: Io, stdin: NodeJS.ReadableStream)
       args: rest,
       options: {
         policy: { type: 'string' }, home: { type: 'string' }, data: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' },
-        stateless: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        agent: { type: 'string' }, environment: { type: 'string' }, stateless: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
@@ -139,10 +141,10 @@ function unmappedDecision(policy: CompiledPolicy, tool: string): Decision {
   };
 }
 
-async function openState(values: { data?: string | undefined; gateway?: string | undefined; token?: string | undefined }, policy: CompiledPolicy, ctx: Context = contextFrom(undefined, undefined)): Promise<HookState> {
+async function openState(values: { data?: string | undefined; gateway?: string | undefined; token?: string | undefined; agent?: string | undefined; environment?: string | undefined }, policy: CompiledPolicy, ctx: Context = contextFrom(undefined, undefined)): Promise<HookState> {
   const store = SqliteStore.open(resolve(values.data ?? '.gatehouse'));
   try {
-    return values.gateway === undefined ? localState(store, policy, ctx) : remoteState(store, values.gateway.replace(/\/+$/, ''), values.token ?? process.env.GATEHOUSE_AGENT_TOKEN);
+    return values.gateway === undefined ? localState(store, policy, ctx, values.agent ?? 'claude-code', values.environment ?? 'local') : remoteState(store, values.gateway.replace(/\/+$/, ''), values.token ?? process.env.GATEHOUSE_AGENT_TOKEN);
   } catch (err) {
     store.close();
     throw err;
@@ -150,14 +152,14 @@ async function openState(values: { data?: string | undefined; gateway?: string |
 }
 
 /** Sessions in the data directory, judged by a gateway in this process. */
-function localState(store: SqliteStore, policy: CompiledPolicy, ctx: Context): HookState {
+function localState(store: SqliteStore, policy: CompiledPolicy, ctx: Context, agent: string, environment: string): HookState {
   const gw = new Gateway(store, () => policy, '');
   /** The session of Claude Code's key: the mapped one while it is active or halted (a halt holds); a new one once it ended. */
   const sessionFor = async (key: string): Promise<SessionRecord> => {
     const mapped = store.hookSession(key);
     const s = mapped === undefined ? undefined : store.session(mapped.session);
     if (s !== undefined && (gw.effectiveState(s) === 'active' || s.state === 'halted')) return s;
-    const opened = await gw.openLocalSession('claude-code', 'local', { task: `Claude Code session ${key.slice(0, 80)}`, workspace: ctx.cwd, home: ctx.home });
+    const opened = await gw.openLocalSession(agent, environment, { task: `Claude Code session ${key.slice(0, 80)}`, workspace: ctx.cwd, home: ctx.home });
     store.transaction(() => store.setHookSession(key, opened.session, null, null));
     return store.session(opened.session) as SessionRecord;
   };

@@ -380,7 +380,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         }
       }
       if (verdict === 'allow' && use !== undefined && use.cents !== null && use.cents > 0 && use.credential.spend !== null) this.store.addSpend(use.credential.name, session.id, iso, use.cents, id);
-      if (late === null) {
+      // INVARIANT: only actions let through (or held) count toward the rates, so a window never holds more rows than its cap: the counts stay cheap under a flood of denied ones
+      if (late === null && verdict !== 'deny') {
         const parts = limited.parts.map((p) => p.part);
         this.store.logAction(session.id, session.agent, iso, hash, verdict === 'allow' && createsResources(action, parts));
         if (verdict === 'allow') for (const m of magnitudes(action, parts)) this.store.logSize(session.id, m.target, m.value, iso);

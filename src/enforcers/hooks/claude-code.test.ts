@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatehouse } from '../../testing/process.js';
+import { addAgent, call, startGateway } from '../../testing/gateway.js';
 
 /** Real PreToolUse payloads (Claude Code hooks reference), fed to a real hook process. */
 function payload(tool_name: string, tool_input: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -136,6 +137,29 @@ describe('gatehouse hook claude-code', () => {
       else assert.match(post.out.additionalContext, /validation: you may retry/);
     }
     assert.equal(stopped, 4, 'the validation class allows 3 failures of the same action; the 4th is a stop');
+  });
+
+  it('keeps the sessions on a gateway with --gateway: the gateway halts, and the next call is denied', async () => {
+    const gw = await startGateway();
+    try {
+      const token = addAgent(gw.dir, 'claude');
+      const data = join(mkdtempSync(join(tmpdir(), 'gatehouse-hook-gw-')), 'data');
+      const run = (input: string) => {
+        const r = gatehouse(['hook', 'claude-code', '--gateway', gw.url, '--data', data], input, { HOME: '/home/dev', GATEHOUSE_AGENT_TOKEN: token });
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout);
+      };
+      assert.equal(run(payload('Bash', { command: 'git status' }, { session_id: 'g1', tool_use_id: 'g-1' })).hookSpecificOutput.permissionDecision, 'allow');
+      const stop = run(result('g1', 'g-1', 'Exit code 1\nerror: 403 Forbidden: permission denied to push'));
+      assert.equal(stop.continue, false);
+      const next = run(payload('Bash', { command: 'git status' }, { session_id: 'g1', tool_use_id: 'g-2' }));
+      assert.equal(next.hookSpecificOutput.permissionDecision, 'deny');
+      assert.match(next.hookSpecificOutput.permissionDecisionReason, /halted: a stop-class error: permission-denied/);
+      const sessions = (await call(`${gw.url}/v1/sessions`, { token: gw.reviewerToken as string })).body.sessions as { state: string }[];
+      assert.deepEqual(sessions.map((x) => x.state), ['halted'], 'the gateway holds the state');
+    } finally {
+      await gw.stop();
+    }
   });
 
   it('blocks when its policy is broken', () => {
