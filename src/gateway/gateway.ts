@@ -383,7 +383,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // INVARIANT: only actions let through (or held) count toward the rates, so a window never holds more rows than its cap: the counts stay cheap under a flood of denied ones
       if (late === null && verdict !== 'deny') {
         const parts = limited.parts.map((p) => p.part);
-        this.store.logAction(session.id, session.agent, iso, hash, verdict === 'allow' && createsResources(action, parts));
+        this.store.logAction(session.id, session.agent, iso, verdict === 'allow' && createsResources(action, parts));
         if (verdict === 'allow') for (const m of magnitudes(action, parts)) this.store.logSize(session.id, m.target, m.value, iso);
       }
       const records: AuditBody[] = [{
@@ -426,7 +426,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (ready > iso) return { verdict: 'deny', rule: 'gatehouse:retry-backoff', reason: `this action failed ${failures.count} time${failures.count > 1 ? 's' : ''} (${failures.last.class}); wait until ${ready} (${Math.ceil((new Date(ready).getTime() - time.getTime()) / 1000)} s) before trying it again` };
       if (failures.last.approval) return { verdict: 'ask', rule: 'gatehouse:retry-approval', reason: `this action failed with ${failures.last.class}, and retrying it needs a reviewer's approval` };
     }
-    const recent = this.store.actionsSince(session.id, session.agent, since(60));
+    const recent = this.store.actionsInMinute(session.id, session.agent, iso);
     if (recent.session >= limits.actionsPerMinute.session) return { verdict: limits.onLimit, rule: 'gatehouse:limit-rate', reason: `the session sent ${recent.session} actions in the last minute; the limit is ${limits.actionsPerMinute.session}` };
     if (recent.agent >= limits.actionsPerMinute.agent) return { verdict: limits.onLimit, rule: 'gatehouse:limit-rate', reason: `the agent ${session.agent} sent ${recent.agent} actions in the last minute; the limit is ${limits.actionsPerMinute.agent}` };
     if (createsResources(action, parts)) {
@@ -498,7 +498,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (c !== null) {
         const failures = this.store.failuresOf(session.id, hash, since).count;
         const breaker = policy.limits.breaker;
-        const window = this.store.outcomesSince(session.id, new Date(time.getTime() - breaker.windowSeconds * 1000).toISOString() > since ? new Date(time.getTime() - breaker.windowSeconds * 1000).toISOString() : since);
+        // the window starts at the breaker's length ago, or at the last resume if that is later (ISO times compare as strings)
+        const windowStart = new Date(time.getTime() - breaker.windowSeconds * 1000).toISOString();
+        const window = this.store.outcomesSince(session.id, windowStart > since ? windowStart : since);
         const first = (o.error ?? '').split('\n').find((l) => l.trim() !== '')?.slice(0, 300);
         const what = `${c.id}${first ? ` (${first})` : ''}`;
         if (c.action === 'stop') stop = c.id === UNCLASSIFIED ? `an error that matches no class of the taxonomy, so it is a stop: ${what}` : `a stop-class error: ${what}`;
@@ -746,6 +748,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         records.push({ time: iso, type: 'approval.expired', approval: a.id, session: a.session, agent: s?.agent, environment: s?.environment, decision: a.decisionId });
         approvals.push(a.id);
       }
+      this.store.pruneRates(iso);
       for (const s of this.store.sessionsDue(iso)) {
         if (!this.store.endSession(s.id, 'expired', `the session's time ran out at ${s.expires}`, 'gatehouse', iso)) continue;
         const revoked = this.store.revokePhantomTokens(s.id, iso);

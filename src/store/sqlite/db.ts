@@ -49,15 +49,14 @@ const SCHEMA = `
     credential TEXT NOT NULL, session TEXT NOT NULL, time TEXT NOT NULL, cents INTEGER NOT NULL, decision TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS spend_session ON spend (credential, session);
   CREATE INDEX IF NOT EXISTS spend_time ON spend (credential, time);
-  CREATE TABLE IF NOT EXISTS action_log (
-    session TEXT NOT NULL, agent TEXT NOT NULL, time TEXT NOT NULL, action_hash TEXT NOT NULL, creates INTEGER NOT NULL);
-  CREATE INDEX IF NOT EXISTS action_log_session ON action_log (session, time);
-  CREATE INDEX IF NOT EXISTS action_log_agent ON action_log (agent, time);
+  CREATE TABLE IF NOT EXISTS action_rate (
+    scope TEXT NOT NULL CHECK (scope IN ('session', 'agent')), key TEXT NOT NULL, second INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (scope, key, second)) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS outcome_log (
     session TEXT NOT NULL, action_hash TEXT NOT NULL, time TEXT NOT NULL, failed INTEGER NOT NULL,
     class TEXT, stop INTEGER NOT NULL, backoff_seconds REAL NOT NULL, approval INTEGER NOT NULL);
   CREATE INDEX IF NOT EXISTS outcome_log_session ON outcome_log (session, time);
-  CREATE INDEX IF NOT EXISTS outcome_log_action ON outcome_log (session, action_hash, time);
+  CREATE INDEX IF NOT EXISTS outcome_log_failures ON outcome_log (session, action_hash, time) WHERE failed = 1;
   CREATE TABLE IF NOT EXISTS scale_log (session TEXT NOT NULL, target TEXT NOT NULL, value REAL NOT NULL, time TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS scale_log_target ON scale_log (session, target, time);
   CREATE TABLE IF NOT EXISTS hook_sessions (key TEXT PRIMARY KEY, session TEXT NOT NULL, token TEXT, gateway TEXT);
@@ -85,6 +84,7 @@ function migrate(db: Database.Database): void {
   const sessionColumns = (db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).map((c) => c.name);
   if (!sessionColumns.includes('rows_touched')) db.exec('ALTER TABLE sessions ADD COLUMN rows_touched INTEGER NOT NULL DEFAULT 0');
   if (!sessionColumns.includes('resumed')) db.exec('ALTER TABLE sessions ADD COLUMN resumed TEXT');
+  if (!sessionColumns.includes('resources_created')) db.exec('ALTER TABLE sessions ADD COLUMN resources_created INTEGER NOT NULL DEFAULT 0');
 }
 
 /**

@@ -573,19 +573,32 @@ export class SqliteStore {
 
   // ── limits: actions, outcomes, sizes ────────────────────────────────────────────────────────
 
-  logAction(session: string, agent: string, time: string, actionHash: string, creates: boolean): void {
-    this.q('INSERT INTO action_log (session, agent, time, action_hash, creates) VALUES (?, ?, ?, ?, ?)').run(session, agent, time, actionHash, creates ? 1 : 0);
+  /**
+   * Counts an action let through, in one-second buckets per session and per agent (a window's
+   * count is a sum of at most 60 rows, however fast the actions come); see {@link pruneRates}.
+   */
+  logAction(session: string, agent: string, time: string, creates: boolean): void {
+    const second = Math.floor(Date.parse(time) / 1000);
+    for (const [scope, key] of [['session', session], ['agent', agent]] as const) {
+      this.q('INSERT INTO action_rate (scope, key, second, n) VALUES (?, ?, ?, 1) ON CONFLICT (scope, key, second) DO UPDATE SET n = n + 1').run(scope, key, second);
+    }
+    if (creates) this.q('UPDATE sessions SET resources_created = resources_created + 1 WHERE id = ?').run(session);
   }
 
-  /** Actions since `since` (ISO): of the session, and of all the agent's sessions. */
-  actionsSince(session: string, agent: string, since: string): { session: number; agent: number } {
-    const one = this.q('SELECT count(*) AS n FROM action_log WHERE session = ? AND time > ?').get(session, since) as { n: number };
-    const all = this.q('SELECT count(*) AS n FROM action_log WHERE agent = ? AND time > ?').get(agent, since) as { n: number };
-    return { session: one.n, agent: all.n };
+  /** Drops rate buckets older than two minutes before `time` (ISO); the gateway's clock tick calls it. */
+  pruneRates(time: string): void {
+    this.q('DELETE FROM action_rate WHERE second <= ?').run(Math.floor(Date.parse(time) / 1000) - 120);
+  }
+
+  /** Actions let through in the 60 s up to `time` (ISO): of the session, and of all the agent's sessions. */
+  actionsInMinute(session: string, agent: string, time: string): { session: number; agent: number } {
+    const since = Math.floor(Date.parse(time) / 1000) - 60;
+    const sum = (scope: string, key: string) => (this.q('SELECT coalesce(sum(n), 0) AS n FROM action_rate WHERE scope = ? AND key = ? AND second > ?').get(scope, key, since) as { n: number }).n;
+    return { session: sum('session', session), agent: sum('agent', agent) };
   }
 
   resourcesCreated(session: string): number {
-    return (this.q('SELECT count(*) AS n FROM action_log WHERE session = ? AND creates = 1').get(session) as { n: number }).n;
+    return (this.q('SELECT resources_created AS n FROM sessions WHERE id = ?').get(session) as { n: number } | undefined)?.n ?? 0;
   }
 
   logOutcome(o: { session: string; actionHash: string; time: string; failed: boolean; class: string | null; stop: boolean; backoffSeconds: number; approval: boolean }): void {
@@ -595,8 +608,9 @@ export class SqliteStore {
 
   /** Failures of one action in a session since `since` (ISO), with the last one's terms. */
   failuresOf(session: string, actionHash: string, since: string): { count: number; last: { time: string; class: string; backoffSeconds: number; approval: boolean } | null } {
-    const n = this.q('SELECT count(*) AS n FROM outcome_log WHERE session = ? AND action_hash = ? AND failed = 1 AND time > ?').get(session, actionHash, since) as { n: number };
-    const last = this.q('SELECT time, class, backoff_seconds AS backoffSeconds, approval FROM outcome_log WHERE session = ? AND action_hash = ? AND failed = 1 AND time > ? ORDER BY time DESC, rowid DESC LIMIT 1')
+    // INVARIANT: both read the partial index of failures (outcome_log_failures): successes, however many, are never scanned
+    const n = this.q('SELECT count(*) AS n FROM outcome_log INDEXED BY outcome_log_failures WHERE session = ? AND action_hash = ? AND failed = 1 AND time > ?').get(session, actionHash, since) as { n: number };
+    const last = this.q('SELECT time, class, backoff_seconds AS backoffSeconds, approval FROM outcome_log INDEXED BY outcome_log_failures WHERE session = ? AND action_hash = ? AND failed = 1 AND time > ? ORDER BY time DESC LIMIT 1')
       .get(session, actionHash, since) as { time: string; class: string; backoffSeconds: number; approval: number } | undefined;
     return { count: n.n, last: last === undefined ? null : { ...last, approval: last.approval === 1 } };
   }
