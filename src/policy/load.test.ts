@@ -54,6 +54,19 @@ describe('policy loader', () => {
     assert.match(issue?.message ?? '', /CEL/);
   });
 
+  it('rejects a bad error class or credential at its line, and gives policies without errors: the default taxonomy', () => {
+    const [regex] = issuesOf('version: 1\nrules: []\nerrors:\n  - id: x\n    action: stop\n    match: {text: [\'(unclosed\']}\n');
+    assert.equal(regex?.line, 6);
+    assert.match(regex?.message ?? '', /not a regular expression/);
+    const [empty] = issuesOf('version: 1\nrules: []\nerrors:\n  - {id: x, action: recover, match: {}}\n');
+    assert.match(empty?.message ?? '', /give at least one of/);
+    const [cred] = issuesOf('version: 1\nrules: []\ncredentials:\n  gh: {agents: [a], upstream: \'https://x?y=1\', scope: [{}]}\n');
+    assert.match(cred?.message ?? '', /without query or fragment/);
+    const plain = loadPolicyText('version: 1\nrules: []\n', 'p.yaml');
+    assert.deepEqual(plain.errors.map((c) => c.id), defaultPolicy().errors.map((c) => c.id));
+    assert.ok(plain.errors.some((c) => c.id === 'authentication-failed' && c.action === 'stop'));
+  });
+
   it('rejects duplicate ids, YAML syntax errors and a missing version', () => {
     const dup = issuesOf('version: 1\nrules:\n  - {id: a, verdict: deny, kind: shell}\n  - {id: a, verdict: allow, kind: sql}\n');
     assert.equal(dup[0]?.line, 4);

@@ -67,6 +67,11 @@ describe('the credential proxy', () => {
       '    scope:',
       '      - {methods: [GET, POST], paths: [/orders, /orders/**, /echo]}',
       '    spend: {field: order.total, perSession: 100, askAbove: 60}',
+      '  down:',
+      '    secret: shop',
+      '    agents: [buyer]',
+      '    upstream: http://127.0.0.1:1',
+      '    scope: [{methods: [GET], paths: [/**]}]',
       'rules:',
       '  - {id: local-http, verdict: allow, kind: http, host: 127.0.0.1}',
       '  - {id: shell, verdict: allow, kind: shell, program: [echo, curl]}',
@@ -88,6 +93,7 @@ describe('the credential proxy', () => {
   it('swaps a valid phantom token for the real credential, and masks the credential echoed back', async () => {
     const s = await open();
     const lent = s.credentials.find((c) => c.name === 'shop');
+    assert.deepEqual(s.credentials.map((c) => c.name).sort(), ['down', 'shop'], 'one phantom token per credential lent');
     assert.ok(lent, 'the session is lent the shop credential');
     assert.match(lent.token, /^gatehouse_phantom_[A-Za-z0-9_-]{43}$/);
     assert.equal(lent.env, 'SHOP_TOKEN');
@@ -132,6 +138,23 @@ describe('the credential proxy', () => {
     assert.equal(hits.length, before + 1, 'only the one request of the open session reached the upstream');
   });
 
+  it('fails closed on an upstream that is down and on a body whose amount cannot be read', async () => {
+    const s = await open('faults');
+    const down = s.credentials.find((c) => c.name === 'down') as { token: string };
+    const shop = s.credentials.find((c) => c.name === 'shop') as { token: string };
+    const r = await viaProxy('/status', down.token, { credential: 'down' });
+    assert.equal(r.status, 502);
+    assert.equal(r.body.verdict, 'deny');
+    assert.match(r.body.error, /the upstream could not be reached/);
+    const before = hits.length;
+    const garbled = await call(`${gw.url}/proxy/shop/orders`, { method: 'POST', headers: { authorization: `Bearer ${shop.token}`, 'content-type': 'text/plain' }, body: 'total=3.00' });
+    assert.equal(garbled.status, 403);
+    assert.equal(garbled.body.rule, 'gatehouse:spend-unreadable');
+    assert.equal(hits.length, before, 'nothing was sent');
+    const outcome = gatehouse(['audit', 'export', '--jsonl', '--data', gw.dir]).stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.type === 'outcome' && x.session === s.session);
+    assert.equal(outcome?.class, 'transient-network', 'the failure is classified: recover');
+  });
+
   it('denies and halts a session that uses a credential it was not lent', async () => {
     const a = await open('session a');
     const b = await open('session b');
@@ -154,7 +177,7 @@ describe('the credential proxy', () => {
     const trail = gatehouse(['audit', 'export', '--jsonl', '--data', gw.dir]).stdout.trim().split('\n').map((l) => JSON.parse(l));
     const halted = trail.find((r) => r.type === 'session.halted' && r.session === b.session);
     assert.ok(halted, 'the halt is in the trail');
-    assert.equal(halted.revokedTokens.length, 1);
+    assert.equal(halted.revokedTokens.length, 2, 'both of its phantom tokens');
     assert.doesNotMatch(JSON.stringify(trail), new RegExp(REAL));
   });
 
