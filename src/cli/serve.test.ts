@@ -149,6 +149,12 @@ describe('gatehouse serve', () => {
       assert.equal(message.gatehouse.approval, ask.body.approval.id);
       assert.equal(message.gatehouse.url, `${up.url}/#/approvals/${ask.body.approval.id}`);
       assert.ok(Array.isArray(message.blocks));
+      // a stop halts the session, and reviewers hear of it by the same webhook
+      const stop = await call(`${up.url}/v1/sessions/${s.session}/outcomes`, { token: s.token, body: { decision: ask.body.decision, status: 'error', httpStatus: 401, error: 'invalid token' } });
+      assert.equal(stop.body.halted, true);
+      await until(async () => bodies.some((b) => (b as { gatehouse?: { halted?: string } }).gatehouse?.halted === s.session), 'the halt is posted');
+      const halt = bodies.find((b) => (b as { gatehouse?: { halted?: string } }).gatehouse?.halted === s.session) as { text: string };
+      assert.match(halt.text, /Session halted: bot \(staging\) was stopped by gatehouse: a stop-class error: authentication-failed/);
 
       const s2 = await openSession(down.url, addAgent(down.dir, 'bot'));
       await call(`${down.url}/v1/sessions/${s2.session}/actions`, { token: s2.token, body: DELETE });
