@@ -452,7 +452,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const deny = (id: string, reason: string): Decision => ({ verdict: 'deny', rule: { id, file: null, line: null }, reasons: [reason], parts: [] });
     if (state !== 'active') {
       const why = state === 'expired' ? `the session expired at ${s.expires}` : `the session is ${state}${s.stateReason ? `: ${s.stateReason}` : ''}`;
-      return deny(`gatehouse:session-${state}`, `${why}; start a new session`);
+      // a halt is a stop: the agent is told the task is over, not how to get around it
+      return deny(`gatehouse:session-${state}`, state === 'halted' ? `${why}. The task is over: do not retry or work around it; only a reviewer can resume this session` : `${why}; start a new session`);
     }
     const named = policy.agents?.get(s.agent);
     if (policy.agents !== null && named?.environment !== s.environment) return deny('gatehouse:agent-not-admitted', `the policy in force does not admit the agent \`${s.agent}\` in ${s.environment}`);

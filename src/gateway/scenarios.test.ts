@@ -72,7 +72,7 @@ describe('incident replays: stop means stop', () => {
     const found = `ghp_${randomBytes(18).toString('hex')}`;
     const use = await act(s, { kind: 'shell', command: `curl -X DELETE -H "Authorization: Bearer ${found}" https://api.railway.app/volumes/prod` });
     assert.equal(use.verdict, 'deny');
-    assert.match(use.reasons[0], /the session is halted: a stop-class error: authentication-failed/);
+    assert.match(use.reasons[0], /the session is halted: a stop-class error: authentication-failed.*The task is over: do not retry or work around it; only a reviewer can resume this session/);
     assert.deepEqual(story(s.session), [
       'decision:allow sql-reads', 'outcome:error authentication-failed', 'session.halted:gatehouse',
       'decision:deny gatehouse:session-halted', 'decision:deny gatehouse:session-halted',

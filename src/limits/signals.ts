@@ -2,7 +2,7 @@ import type { Action, Part } from '../actions/action.js';
 
 /**
  * What the blast-radius limits read from an analysed action: the sizes it sets (replicas, desired
- * counts, node counts — the feedback-loop signal) and whether it creates resources. Pure; the
+ * counts, node counts, machine types — the feedback-loop signal) and whether it creates resources. Pure; the
  * gateway keeps the counters.
  */
 
@@ -18,7 +18,29 @@ export interface Magnitude {
 /** Options that set a size (normalized names, as the shell analysis gives them). */
 const SIZE_OPTIONS = ['replicas', 'desired-capacity', 'desired-count', 'max-size', 'min-size', 'num-nodes', 'max-nodes', 'node-count', 'max', 'count', 'size'];
 /** Options that name what is sized, kept in the target. */
-const TARGET_OPTIONS = ['namespace', 'context', 'cluster', 'service', 'auto-scaling-group-name', 'region', 'zone', 'project', 'node-pool'];
+const TARGET_OPTIONS = ['namespace', 'context', 'cluster', 'service', 'auto-scaling-group-name', 'instance-id', 'resource-group', 'name', 'region', 'zone', 'project', 'node-pool'];
+/** Options that name a machine size: a bigger type is a bigger size. */
+const TYPE_OPTIONS = ['instance-type', 'machine-type', 'node-vm-size', 'vm-size', 'node-type', 'cache-node-type', 'db-instance-class'];
+const AWS_SIZES = ['nano', 'micro', 'small', 'medium', 'large', 'xlarge'];
+
+/**
+ * A machine type's relative size: AWS `m5.2xlarge` → 2^(rank) with `large` = 2^4 and each `Nxlarge`
+ * N times `xlarge` (each step roughly doubles the machine); a trailing vCPU count elsewhere
+ * (`n2-standard-8`, `Standard_D4s_v3`, `db.r6g.4xlarge` as AWS). Null when it cannot be read.
+ */
+export function machineSize(type: string): number | null {
+  const aws = /^(?:db\.|cache\.)?[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|(\d*)xlarge|metal)$/i.exec(type);
+  if (aws !== null) {
+    const size = (aws[1] as string).toLowerCase();
+    if (size === 'metal') return 2 ** 10;
+    if (size.endsWith('xlarge')) return 2 ** 5 * Number(aws[2] || 1);
+    return 2 ** AWS_SIZES.indexOf(size);
+  }
+  const cpus = /^(?:[a-z0-9]+-[a-z]+-(\d{1,3})|standard_[a-z]+(\d{1,3})[a-z_0-9]*)$/i.exec(type);
+  if (cpus !== null) return Number(cpus[1] ?? cpus[2]);
+  return null;
+}
+
 /** Tool argument keys that set a size. */
 const SIZE_KEYS = /^(replicas|replica_?count|desired_?(count|capacity)|num_?nodes|node_?count|instances|instance_?count|capacity|max_?size|scale)$/i;
 const WHOLE = /^\d{1,9}$/;
@@ -34,9 +56,14 @@ export function magnitudes(action: Action, parts: readonly Part[]): Magnitude[] 
       const v = p.options[o];
       if (typeof v === 'string' && WHOLE.test(v)) out.push({ target: `${p.program} ${p.subcommand ?? ''} ${named.join(' ')}${scoped}`.replace(/\s+/g, ' ').trim(), value: Number(v), via: `--${o}` });
     }
+    for (const o of TYPE_OPTIONS) {
+      const v = p.options[o];
+      const size = typeof v === 'string' ? machineSize(v) : null;
+      if (size !== null) out.push({ target: `${p.program} ${p.subcommand ?? ''} ${named.join(' ')}${scoped}`.replace(/\s+/g, ' ').trim(), value: size, via: `--${o} ${v as string}` });
+    }
     // docker service scale web=8, heroku ps:scale web=3, docker compose up --scale web=5
     const pairs = [...named, ...(typeof p.options.scale === 'string' ? [p.options.scale] : [])];
-    if (/scale/.test(`${p.subcommand ?? ''} ${p.flags.join(' ')}`)) {
+    if (/scale/.test(`${p.subcommand ?? ''} ${named[0] ?? ''} ${p.flags.join(' ')}`)) {
       for (const a of pairs) {
         const m = /^([A-Za-z0-9_.-]+)=(\d{1,9})$/.exec(a);
         if (m !== null) out.push({ target: `${p.program} ${p.subcommand ?? ''} ${m[1]}${scoped}`.replace(/\s+/g, ' ').trim(), value: Number(m[2]), via: a });
