@@ -288,6 +288,20 @@ describe('the credential proxy', () => {
     assert.doesNotMatch(listed.stdout, new RegExp(REAL));
     const onCommandLine = gatehouse(['secret', 'add', 'x', REAL, '--data', gw.dir]);
     assert.equal(onCommandLine.status, 2, 'a value on the command line is refused');
+    for (const [args, why] of [
+      [['--from-env', 'GATEHOUSE_TEST_UNSET_VARIABLE'], /is not set/],
+      [['--from-file', join(gw.dir, 'no-such-file')], /cannot read/],
+      [['--from-env', 'HOME', '--from-file', '/etc/hostname'], /exactly one of/],
+      [[], /exactly one of/],
+    ] as const) {
+      const r = gatehouse(['secret', 'add', 'x', ...args, '--data', gw.dir]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, why);
+    }
+    assert.equal(gatehouse(['secret', 'remove', 'nothing-here', '--data', gw.dir]).status, 1);
+    const keep = gatehouse(['run', '--agent', 'buyer', '--keep-env', 'STRIPE_SECRET_KEY', '--', 'true']);
+    assert.equal(keep.status, 2);
+    assert.match(keep.stderr, /named like a credential is not passed on/);
   });
 });
 
