@@ -398,11 +398,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       return { verdict, rule, reasons, approval, created: createdApproval, halted: halt !== null };
     });
     if (outcome.created) this.emit('approval', outcome.created);
-    if (outcome.halted) {
-      const halted = this.store.session(session.id) as SessionRecord;
-      this.emit('session', halted);
-      this.emit('halted', halted);
-    }
+    if (outcome.halted) this.announceHalt(session.id);
     const result: DecisionResult = { decision: id, verdict: outcome.verdict, rule: outcome.rule, reasons: outcome.reasons };
     if (outcome.approval) result.approval = this.approvalLink(outcome.approval);
     return result;
@@ -516,11 +512,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (stop !== null && active) this.haltInTransaction(session.id, stop, 'gatehouse', iso);
       return { recorded: record?.seq ?? 0, halted: stop !== null && active, stop };
     }, { sync: c === null && o.rows === undefined ? false : true });
-    if (result.halted) {
-      const halted = this.store.session(session.id) as SessionRecord;
-      this.emit('session', halted);
-      this.emit('halted', halted);
-    }
+    if (result.halted) this.announceHalt(session.id);
     return {
       recorded: result.recorded,
       class: c?.id ?? null,
@@ -591,6 +583,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (state === 'halted') this.emit('halted', s);
     for (const a of withdrawn) this.emit('approval', this.store.approval(a) as ApprovalRecord);
     return s;
+  }
+
+  /** Tells the page (and waiters) and the webhook that Gatehouse halted a session. */
+  private announceHalt(id: string): void {
+    const halted = this.store.session(id) as SessionRecord;
+    this.emit('session', halted);
+    this.emit('halted', halted);
   }
 
   /** Halts a session from inside a transaction that is already open (a stop found while deciding). */
