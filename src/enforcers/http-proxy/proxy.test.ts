@@ -278,6 +278,21 @@ describe('the credential proxy', () => {
     assert.match(wrong.stderr, /the agent token is buyer's, not someone-else's/);
   });
 
+  it('refuses to send when the secret was removed after the token was lent', async () => {
+    const s = await open('late removal');
+    const phantom = (s.credentials.find((c) => c.name === 'shop') as { token: string }).token;
+    const removed = gatehouse(['secret', 'remove', 'shop', '--data', gw.dir]);
+    assert.equal(removed.status, 0, removed.stderr);
+    const before = hits.length;
+    const r = await viaProxy('/orders', phantom);
+    assert.equal(r.status, 503);
+    assert.equal(r.body.verdict, 'deny');
+    assert.match(r.body.error, /not in the secret store; the request was not sent/);
+    assert.equal(hits.length, before);
+    const back = gatehouse(['secret', 'add', 'shop', '--from-env', 'SHOP_REAL', '--data', gw.dir], undefined, { ...ENV, SHOP_REAL: REAL });
+    assert.equal(back.status, 0, back.stderr);
+  });
+
   it('keeps no plaintext secret in the store, and refuses a wrong master key', () => {
     for (const f of readdirSync(gw.dir)) {
       if (!f.startsWith('gatehouse.db')) continue;

@@ -124,8 +124,18 @@ export class CredentialProxy {
   }
 
   private async forward(url: URL, method: string, req: ProxyRequest, credential: CompiledCredential, session: SessionRecord, decision: string): Promise<ProxyResponse> {
-    const secret = this.vault.reveal(credential.secret);
-    if (secret === undefined) return refuse(503, `the secret ${credential.secret} is not in the secret store; the request was not sent`);
+    let secret: string | undefined;
+    let missing: string | null = null;
+    try {
+      secret = this.vault.reveal(credential.secret);
+      if (secret === undefined) missing = `the secret ${credential.secret} is not in the secret store`;
+    } catch (err) {
+      missing = (err as Error).message;
+    }
+    if (secret === undefined || missing !== null) {
+      void this.gateway.recordOutcome(session, { decision, status: 'refused', error: missing ?? 'no secret' }).catch(() => undefined);
+      return refuse(503, `${missing}; the request was not sent`, decision);
+    }
     const out = new URL(url);
     for (const [k, v] of [...out.searchParams]) if (HAS_PHANTOM.test(v)) out.searchParams.delete(k);
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
