@@ -342,8 +342,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const reasons = late?.reasons ?? summary.reasons;
       let halt = rule.id === CREDENTIAL_NOT_ISSUED && late === null ? (reasons[0] as string) : null;
       // spend caps and the other blast-radius limits: read and raised here, in the transaction that records the decision, so concurrent requests see each other
-      const raised = late !== null || verdict === 'deny' ? null
-        : ((use === undefined ? null : spendCheck(this.store, use, session.id, time)) ?? this.blastRadius(session, policy, hash, action, limited.parts.map((p) => p.part), time));
+      // every limit is read; the strictest one applies (a halt or a deny over an ask)
+      const limits = late !== null || verdict === 'deny' ? []
+        : [use === undefined ? null : spendCheck(this.store, use, session.id, time), this.blastRadius(session, policy, hash, action, limited.parts.map((p) => p.part), time)].filter((r): r is Raised => r !== null);
+      const raised = limits.find((r) => r.halt) ?? limits.find((r) => r.verdict === 'deny') ?? limits[0] ?? null;
       if (raised !== null) {
         reasons.push(raised.reason);
         if (raised.verdict === 'deny' || verdict === 'allow') {
@@ -464,7 +466,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * Records what happened when an action ran (the enforcement point reports it).
    * @throws GatehouseError `unauthorized`, `input_invalid`, `not_found` (no such decision in the session), `store_unavailable`.
    */
-  async reportOutcome(sessionId: string, token: string | undefined, body: unknown): Promise<{ recorded: number }> {
+  async reportOutcome(sessionId: string, token: string | undefined, body: unknown): Promise<OutcomeResult> {
     return this.recordOutcome(this.authenticateSession(sessionId, token), body);
   }
 

@@ -88,7 +88,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as 
 /** Money in the currency's units, at most two decimals (caps are kept in cents). */
 const MONEY = z.number().min(0).max(1e12).refine((n) => Number.isInteger(Math.round(n * 100)) && Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'at most two decimals');
 
-export const credentialSchema = z.strictObject({
+const credentialSchema = z.strictObject({
   secret: IDENT.optional().describe('the name in the secret store (`gatehouse secret add NAME`); default: the credential\'s name'),
   agents: z.array(z.union([IDENT, z.literal('*')])).min(1).describe('the agents lent this credential (a phantom token each session); `*`: every agent'),
   upstream: z.string().url().refine((u) => /^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(u), 'an http(s) URL without query or fragment').describe('where the gateway\'s /proxy/{credential}/… forwards, e.g. https://api.github.com'),
@@ -113,7 +113,7 @@ export const credentialSchema = z.strictObject({
 export type CredentialSpec = z.infer<typeof credentialSchema>;
 
 const HTTP_STATUS = z.union([z.number().int().min(100).max(599), z.enum(['1xx', '2xx', '3xx', '4xx', '5xx'])]);
-export const errorClassSchema = z.strictObject({
+const errorClassSchema = z.strictObject({
   id: IDENT.describe('the class\'s name, recorded with each outcome it matches'),
   action: z.enum(['stop', 'recover']).describe('stop halts the session; recover lets the agent retry within the budget'),
   description: z.string().optional(),

@@ -13,6 +13,8 @@ import type { CredentialProxy } from './proxy.js';
 export function listenForward(proxy: CredentialProxy, host: string, port: number, maxBodyBytes: number): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, headers: Record<string, string>, body: Buffer) => {
+      // the client may have gone while the request was judged or held
+      if (res.destroyed || res.headersSent) return;
       res.writeHead(status, { ...headers, 'content-length': String(body.length) });
       res.end(req.method === 'HEAD' ? undefined : body);
     };

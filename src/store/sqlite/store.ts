@@ -358,11 +358,6 @@ export class SqliteStore {
     return (this.q('SELECT * FROM sessions ORDER BY created DESC LIMIT ?').all(limit) as Record<string, string>[]).map(sessionFrom);
   }
 
-  /** True when the audit trail has decision `decision` in session `session`. */
-  decisionInSession(session: string, decision: string): boolean {
-    return this.q(`SELECT 1 FROM audit INDEXED BY audit_decision WHERE json_extract(record, '$.type') = 'decision' AND json_extract(record, '$.decision') = ? AND json_extract(record, '$.session') = ? LIMIT 1`).get(decision, session) !== undefined;
-  }
-
   /** Rows the session's statements have touched so far (sql_query outcomes). */
   rowsTouched(session: string): number {
     return (this.q('SELECT rows_touched AS n FROM sessions WHERE id = ?').get(session) as { n: number } | undefined)?.n ?? 0;
